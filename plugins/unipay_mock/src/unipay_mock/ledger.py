@@ -1,0 +1,112 @@
+"""The mock's own books: its payments, refunds and the idempotency keys it was sent.
+
+They live in SQLite so that several processes pointed at one file (``UNIPAY_MOCK_LEDGER``) see one
+provider, as they would see Stripe: crash and concurrency tests count charges there. The stdlib
+``sqlite3`` module is enough for a test double; each operation is one ``BEGIN IMMEDIATE``
+transaction, which serialises writers across processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from unipay.models import Payment, Refund
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mock_payments (
+    id TEXT PRIMARY KEY, created_with_key TEXT, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mock_refunds (
+    id TEXT PRIMARY KEY, payment_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mock_idempotency (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, response TEXT NOT NULL);
+"""
+
+_shared: dict[str, Ledger] = {}
+_shared_lock = threading.Lock()
+
+
+class Ledger:
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def shared(cls, path: str = ":memory:") -> Ledger:
+        """One ledger per path and process: every mock instance sees the same provider."""
+        with _shared_lock:
+            if path not in _shared:
+                _shared[path] = cls(path)
+            return _shared[path]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def get_payment(self, provider_payment_id: str) -> Payment | None:
+        row = self._db.execute(
+            "SELECT data FROM mock_payments WHERE id = ?", (provider_payment_id,)
+        ).fetchone()
+        return Payment.model_validate_json(row[0]) if row else None
+
+    def put_payment(self, payment: Payment, created_with_key: str | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO mock_payments (id, created_with_key, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            (payment.provider_payment_id, created_with_key, payment.model_dump_json()),
+        )
+
+    def put_refund(self, refund: Refund) -> None:
+        self._db.execute(
+            "INSERT INTO mock_refunds (id, payment_id, data) VALUES (?, ?, ?)",
+            (refund.provider_refund_id, refund.payment_id, refund.model_dump_json()),
+        )
+
+    def lookup_key(self, key: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT fingerprint, response FROM mock_idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def store_key(self, key: str, fingerprint: str, response: str) -> None:
+        self._db.execute(
+            "INSERT INTO mock_idempotency (key, fingerprint, response) VALUES (?, ?, ?)",
+            (key, fingerprint, response),
+        )
+
+    def count_payments(self, created_with_key: str | None = None) -> int:
+        """Payments created (charges, if confirmed), in all or for one idempotency key."""
+        with self._lock:
+            if created_with_key is None:
+                row = self._db.execute("SELECT count(*) FROM mock_payments").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT count(*) FROM mock_payments WHERE created_with_key = ?",
+                    (created_with_key,),
+                ).fetchone()
+        return int(row[0])
+
+    def count_refunds(self, provider_payment_id: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM mock_refunds WHERE payment_id LIKE ?",
+                (f"%:{provider_payment_id}",),
+            ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,413 @@
+"""The mock provider: Stripe's test-mode behaviour, in process, with no network.
+
+It enforces Stripe's state machine, honours idempotency keys like Stripe (same key and parameters:
+the same result and no second charge; same key, other parameters: an error), and can be told to
+add latency and to fail transiently, before or after it has done the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from unipay.errors import (
+    IdempotencyKeyReused,
+    InvalidPaymentState,
+    InvalidRequest,
+    PaymentDeclined,
+    PaymentNotFound,
+    ProviderUnavailable,
+)
+from unipay.idempotency import decode_result, encode_result, fingerprint
+from unipay.models import (
+    CancelPaymentRequest,
+    CaptureMethod,
+    CapturePaymentRequest,
+    ConfirmPaymentRequest,
+    CreatePaymentRequest,
+    NextAction,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundPaymentRequest,
+    RefundStatus,
+    payment_id,
+)
+from unipay.provider import OPERATIONS, CallContext, Capabilities, Provider
+from unipay_mock import cards
+from unipay_mock.ledger import Ledger
+
+Outcome = Payment | Refund | PaymentDeclined
+
+_CONFIRMABLE = {
+    PaymentStatus.REQUIRES_PAYMENT_METHOD,
+    PaymentStatus.REQUIRES_CONFIRMATION,
+    PaymentStatus.REQUIRES_ACTION,
+}
+_CANCELABLE = _CONFIRMABLE | {PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.PROCESSING}
+
+
+class MockProvider(Provider):
+    """A provider double. ``ledger`` is a SQLite path shared by every process that names it."""
+
+    capabilities = Capabilities(
+        manual_capture=True,
+        partial_capture=True,
+        partial_refunds=True,
+        multiple_refunds=True,
+        cancel=True,
+        webhooks=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str = "mock",
+        latency: float = 0.0,
+        failure_rate: float = 0.0,
+        ledger: str | Ledger = ":memory:",
+        seed: int | None = None,
+    ) -> None:
+        self.name = name
+        self.latency = latency
+        self.failure_rate = failure_rate
+        self.ledger = ledger if isinstance(ledger, Ledger) else Ledger.shared(ledger)
+        self._random = random.Random(seed)
+        self._scheduled: list[bool] = []  # queued failures; True = after doing the work
+        self._lock = threading.Lock()
+
+    _STATE_MACHINE: ClassVar[dict[str, Callable[..., Outcome]]]
+
+    @classmethod
+    def from_env(cls) -> MockProvider:
+        """Settings: UNIPAY_MOCK_LATENCY_MS, UNIPAY_MOCK_FAILURE_RATE, UNIPAY_MOCK_LEDGER."""
+        return cls(
+            latency=float(os.environ.get("UNIPAY_MOCK_LATENCY_MS", "0")) / 1000,
+            failure_rate=float(os.environ.get("UNIPAY_MOCK_FAILURE_RATE", "0")),
+            ledger=os.environ.get("UNIPAY_MOCK_LEDGER", ":memory:"),
+        )
+
+    # --- test controls ------------------------------------------------------------------------
+
+    def fail_next(self, times: int = 1, *, after_work: bool = False) -> None:
+        """Make the next ``times`` calls fail transiently; ``after_work`` fails them after the
+        operation took effect, like a timeout on the way back (only the idempotency key saves the
+        caller from charging twice)."""
+        with self._lock:
+            self._scheduled.extend([after_work] * times)
+
+    def authenticate(self, provider_payment_id: str, *, succeed: bool = True) -> Payment:
+        """Play the customer finishing (or failing) 3-D Secure for a ``requires_action`` payment."""
+        with self.ledger.transaction():
+            payment = self._load(provider_payment_id)
+            if payment.status is not PaymentStatus.REQUIRES_ACTION:
+                raise _state_error(payment, "authenticate")
+            if succeed:
+                result = self._authorized(payment)
+            else:
+                result = payment.model_copy(
+                    update={
+                        "status": PaymentStatus.REQUIRES_PAYMENT_METHOD,
+                        "next_action": None,
+                        "decline_code": "authentication_required",
+                    }
+                )
+            self.ledger.put_payment(result)
+            return result
+
+    # --- the provider interface ---------------------------------------------------------------
+
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
+        time.sleep(self.latency)
+        return _expect(Payment, self._work("create_payment", request, ctx))
+
+    def confirm_payment(
+        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
+    ) -> Payment:
+        time.sleep(self.latency)
+        return _expect(Payment, self._work("confirm_payment", provider_payment_id, request, ctx))
+
+    def capture_payment(
+        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
+    ) -> Payment:
+        time.sleep(self.latency)
+        return _expect(Payment, self._work("capture_payment", provider_payment_id, request, ctx))
+
+    def cancel_payment(
+        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
+    ) -> Payment:
+        time.sleep(self.latency)
+        return _expect(Payment, self._work("cancel_payment", provider_payment_id, request, ctx))
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Refund:
+        time.sleep(self.latency)
+        return _expect(Refund, self._work("refund_payment", provider_payment_id, request, ctx))
+
+    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
+        time.sleep(self.latency)
+        return _expect(Payment, self._work("retrieve_payment", provider_payment_id, ctx))
+
+    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        # AsyncGateway looks for ``a<operation>``: wait on the event loop rather than in a
+        # thread, then do the fast, local work. Every operation gets a native async face at once.
+        operation = name.removeprefix("a")
+        if name == operation or operation not in OPERATIONS:
+            raise AttributeError(name)
+
+        async def native(*args: Any) -> Any:
+            await asyncio.sleep(self.latency)
+            return self._work(operation, *args)
+
+        return native
+
+    # --- machinery ----------------------------------------------------------------------------
+
+    def _work(self, operation: str, *args: Any) -> Outcome:
+        """Failure injection and Stripe-style idempotency around one operation."""
+        self._maybe_fail(after_work=False)
+        ctx: CallContext = args[-1]
+        if operation == "retrieve_payment":
+            with self.ledger.transaction():
+                return self._load(args[0])
+        target = args[0] if isinstance(args[0], str) else None
+        request: BaseModel = args[-2]
+        print_ = fingerprint(operation, self.name, target, request)
+        with self.ledger.transaction():
+            stored = self.ledger.lookup_key(ctx.idempotency_key)
+            if stored is not None:
+                if stored[0] != print_:
+                    raise IdempotencyKeyReused(
+                        "mock: keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with",
+                        provider=self.name,
+                        provider_code="idempotency_error",
+                    )
+                outcome: Outcome = decode_result(stored[1], replayed=False)
+            else:
+                outcome = self._STATE_MACHINE[operation](self, *args[:-1], ctx.idempotency_key)
+                self.ledger.store_key(ctx.idempotency_key, print_, encode_result(outcome))
+        self._maybe_fail(after_work=True)
+        if isinstance(outcome, PaymentDeclined):
+            raise outcome
+        return outcome
+
+    def _maybe_fail(self, *, after_work: bool) -> None:
+        with self._lock:
+            if self._scheduled and self._scheduled[0] == after_work:
+                self._scheduled.pop(0)
+                fail = True
+            else:
+                fail = not after_work and self._random.random() < self.failure_rate
+        if fail:
+            raise ProviderUnavailable(
+                "mock: injected transient failure", provider=self.name, provider_code="mock_flaky"
+            )
+
+    def _load(self, provider_payment_id: str) -> Payment:
+        payment = self.ledger.get_payment(provider_payment_id)
+        if payment is None:
+            raise PaymentNotFound(
+                f"mock: no such payment {provider_payment_id!r}",
+                param="payment_id",
+                provider=self.name,
+                provider_code="resource_missing",
+            )
+        return payment
+
+    # --- the state machine (runs inside a ledger transaction) ---------------------------------
+
+    def _create(self, request: CreatePaymentRequest, key: str) -> Outcome:
+        method = request.payment_method or cards.DEFAULT_CARD
+        _check_card(method, self.name)
+        payment = Payment(
+            provider=self.name,
+            provider_payment_id="pi_" + secrets.token_hex(12),
+            status=PaymentStatus.REQUIRES_CONFIRMATION,
+            amount=request.amount,
+            currency=request.currency,
+            capture_method=request.capture_method,
+            customer_email=request.customer_email,
+            payment_method=method,
+            description=request.description,
+            metadata=request.metadata,
+        )
+        self.ledger.put_payment(payment, created_with_key=key)
+        if not request.confirm:
+            return payment
+        return self._confirmed(payment, method, request.return_url)
+
+    def _confirm(
+        self, provider_payment_id: str, request: ConfirmPaymentRequest, key: str
+    ) -> Outcome:
+        payment = self._load(provider_payment_id)
+        if payment.status not in _CONFIRMABLE:
+            raise _state_error(payment, "confirm")
+        method = request.payment_method or payment.payment_method
+        if method is None:
+            raise InvalidRequest(
+                "mock: this payment has no payment method; pass payment_method to confirm it",
+                param="payment_method",
+                provider=self.name,
+            )
+        _check_card(method, self.name)
+        return self._confirmed(payment, method, request.return_url)
+
+    def _confirmed(self, payment: Payment, method: str, return_url: str | None) -> Outcome:
+        payment = payment.model_copy(update={"payment_method": method, "decline_code": None})
+        if method in cards.DECLINES:
+            code = cards.DECLINES[method]
+            declined = payment.model_copy(
+                update={"status": PaymentStatus.REQUIRES_PAYMENT_METHOD, "decline_code": code}
+            )
+            self.ledger.put_payment(declined)
+            return PaymentDeclined(
+                cards.DECLINE_MESSAGES.get(code, "Your card was declined."),
+                decline_code=code,
+                payment=declined,
+                provider=self.name,
+                provider_code="card_declined",
+            )
+        if (
+            method == cards.AUTHENTICATION_REQUIRED
+            and payment.status is not PaymentStatus.REQUIRES_ACTION
+        ):
+            result = payment.model_copy(
+                update={
+                    "status": PaymentStatus.REQUIRES_ACTION,
+                    "next_action": NextAction(
+                        redirect_url=f"https://mock.unipay.invalid/3ds/{payment.provider_payment_id}",
+                        return_url=return_url,
+                    ),
+                }
+            )
+        else:
+            result = self._authorized(payment)
+        self.ledger.put_payment(result)
+        return result
+
+    @staticmethod
+    def _authorized(payment: Payment) -> Payment:
+        if payment.capture_method is CaptureMethod.MANUAL:
+            update: dict[str, Any] = {
+                "status": PaymentStatus.REQUIRES_CAPTURE,
+                "amount_capturable": payment.amount,
+            }
+        else:
+            update = {"status": PaymentStatus.SUCCEEDED, "amount_received": payment.amount}
+        return payment.model_copy(update={**update, "next_action": None})
+
+    def _capture(
+        self, provider_payment_id: str, request: CapturePaymentRequest, key: str
+    ) -> Outcome:
+        payment = self._load(provider_payment_id)
+        if payment.status is not PaymentStatus.REQUIRES_CAPTURE:
+            raise _state_error(payment, "capture")
+        amount = payment.amount_capturable if request.amount is None else request.amount
+        if amount > payment.amount_capturable:
+            raise InvalidRequest(
+                f"mock: cannot capture {amount}; only {payment.amount_capturable} is capturable",
+                param="amount",
+                code="amount_too_large",
+                provider=self.name,
+            )
+        result = payment.model_copy(
+            update={
+                "status": PaymentStatus.SUCCEEDED,
+                "amount_received": amount,
+                "amount_capturable": 0,
+            }
+        )
+        self.ledger.put_payment(result)
+        return result
+
+    def _cancel(self, provider_payment_id: str, request: CancelPaymentRequest, key: str) -> Outcome:
+        payment = self._load(provider_payment_id)
+        if payment.status not in _CANCELABLE:
+            raise _state_error(payment, "cancel")
+        result = payment.model_copy(
+            update={"status": PaymentStatus.CANCELED, "amount_capturable": 0, "next_action": None}
+        )
+        self.ledger.put_payment(result)
+        return result
+
+    def _refund(self, provider_payment_id: str, request: RefundPaymentRequest, key: str) -> Outcome:
+        payment = self._load(provider_payment_id)
+        if payment.status is not PaymentStatus.SUCCEEDED:
+            raise _state_error(payment, "refund")
+        refundable = payment.amount_refundable
+        if refundable == 0:
+            raise InvalidPaymentState(
+                "mock: this payment is already fully refunded",
+                param="payment_id",
+                code="charge_already_refunded",
+                provider=self.name,
+            )
+        amount = refundable if request.amount is None else request.amount
+        if amount > refundable:
+            raise InvalidRequest(
+                f"mock: cannot refund {amount}; only {refundable} is left to refund",
+                param="amount",
+                code="amount_too_large",
+                provider=self.name,
+            )
+        refund = Refund(
+            provider=self.name,
+            provider_refund_id="re_" + secrets.token_hex(12),
+            payment_id=payment_id(self.name, provider_payment_id),
+            amount=amount,
+            currency=payment.currency,
+            status=RefundStatus.SUCCEEDED,
+            reason=request.reason,
+            metadata=request.metadata,
+        )
+        self.ledger.put_refund(refund)
+        self.ledger.put_payment(
+            payment.model_copy(update={"amount_refunded": payment.amount_refunded + amount})
+        )
+        return refund
+
+
+MockProvider._STATE_MACHINE = {
+    "create_payment": MockProvider._create,
+    "confirm_payment": MockProvider._confirm,
+    "capture_payment": MockProvider._capture,
+    "cancel_payment": MockProvider._cancel,
+    "refund_payment": MockProvider._refund,
+}
+
+_KindT = TypeVar("_KindT", Payment, Refund)
+
+
+def _expect(kind: type[_KindT], outcome: Any) -> _KindT:
+    assert isinstance(outcome, kind)
+    return outcome
+
+
+def _check_card(method: str, provider: str) -> None:
+    if not cards.known(method):
+        raise InvalidRequest(
+            f"mock: no such payment method {method!r}; use one of Stripe's test tokens such as "
+            f"{cards.DEFAULT_CARD!r}",
+            param="payment_method",
+            code="resource_missing",
+            provider=provider,
+        )
+
+
+def _state_error(payment: Payment, action: str) -> InvalidPaymentState:
+    return InvalidPaymentState(
+        f"mock: cannot {action} a payment whose status is {payment.status.value}",
+        param="payment_id",
+        provider=payment.provider,
+        provider_code="payment_intent_unexpected_state",
+    )

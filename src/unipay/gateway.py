@@ -1,0 +1,452 @@
+"""``Gateway`` and ``AsyncGateway``: the two faces of one core.
+
+Each operation is written once, as a flow (see :mod:`unipay._flow`): validate, route to the
+provider, check its capabilities, claim the idempotency key, run the before hooks, call the
+provider with the key (retrying transient failures), complete the key with the outcome, run the
+after hooks. A replay returns the stored outcome without touching the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import pluggy
+from pydantic import BaseModel
+
+from unipay._flow import Call, Flow, Sleep, async_face, blocking_face
+from unipay.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    PaymentDeclined,
+    StoreUnavailable,
+    UnipayError,
+    UnsupportedOperation,
+)
+from unipay.hookspecs import OperationCall
+from unipay.idempotency import (
+    OPERATION_SCOPE,
+    IdempotencyPolicy,
+    RetryPolicy,
+    check_key,
+    decode_result,
+    encode_result,
+    fingerprint,
+)
+from unipay.models import (
+    CancelPaymentRequest,
+    CaptureMethod,
+    CapturePaymentRequest,
+    ConfirmPaymentRequest,
+    CreatePaymentRequest,
+    Payment,
+    Refund,
+    RefundPaymentRequest,
+    parse_request,
+    split_id,
+)
+from unipay.plugins import ProviderRegistry, make_plugin_manager
+from unipay.provider import CallContext, Provider
+from unipay.storage import Store, open_store
+from unipay.storage.base import Claim, ClaimState
+
+logger = logging.getLogger("unipay")
+
+R = TypeVar("R", Payment, Refund)
+
+
+class _GatewayCore:
+    """State and flows shared by both faces; not used directly."""
+
+    def __init__(
+        self,
+        *,
+        store: Store | str | None = None,
+        plugins: Iterable[object] = (),
+        providers: Iterable[Provider] = (),
+        load_installed: bool = True,
+        idempotency: IdempotencyPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """
+        Args:
+            store: where idempotency keys, payments and refunds live; a :class:`Store`, a URL
+                (``"sqlite:///unipay.db"``, ``"postgresql+psycopg://..."``, ``"memory://"``), or
+                None for an in-memory store.
+            plugins: plugin objects or modules to register besides the installed ones.
+            providers: configured provider instances; they take precedence over registered ones.
+            load_installed: False ignores installed plugins (entry points) altogether.
+            idempotency: retention, lock timeout and wait for concurrent calls.
+            retry: retries of transient provider failures.
+            clock: Unix time source, for tests.
+        """
+        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
+            plugins, load_installed=load_installed
+        )
+        self.providers = ProviderRegistry(self.plugin_manager, providers)
+        self.store: Store = open_store(store, self.plugin_manager)
+        self.idempotency = idempotency or IdempotencyPolicy()
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} providers={self.providers.names()} store={self.store!r}>"
+
+    # --- the operations (flows) ---------------------------------------------------------------
+
+    def _create_payment(
+        self,
+        *,
+        provider: str,
+        amount: int,
+        currency: str,
+        payment_method: str | None = None,
+        customer_email: str | None = None,
+        capture_method: CaptureMethod | str = CaptureMethod.AUTOMATIC,
+        confirm: bool = True,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        return_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Flow[Payment]:
+        """Create a payment and, with ``confirm=True`` (the default), charge or authorize it.
+
+        Raises PaymentDeclined when the payment method is declined.
+        """
+        request = parse_request(
+            CreatePaymentRequest,
+            {
+                "provider": provider,
+                "amount": amount,
+                "currency": currency,
+                "payment_method": payment_method,
+                "customer_email": customer_email,
+                "capture_method": capture_method,
+                "confirm": confirm,
+                "description": description,
+                "metadata": dict(metadata or {}),
+                "return_url": return_url,
+            },
+        )
+        target = self.providers.get(request.provider)
+        caps = target.capabilities
+        if request.capture_method is CaptureMethod.MANUAL and not caps.manual_capture:
+            raise _unsupported(target, "create_payment", "manual capture")
+        caps.check_amount(target.name, request.amount, request.currency)
+        return (yield from self._mutate(Payment, target, None, request, idempotency_key))
+
+    def _confirm_payment(
+        self,
+        payment_id: str,
+        *,
+        payment_method: str | None = None,
+        return_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Flow[Payment]:
+        """Confirm a payment created with ``confirm=False`` (or retry one needing a new method)."""
+        request = parse_request(
+            ConfirmPaymentRequest, {"payment_method": payment_method, "return_url": return_url}
+        )
+        target, provider_id = self._route(payment_id)
+        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+
+    def _capture_payment(
+        self, payment_id: str, *, amount: int | None = None, idempotency_key: str | None = None
+    ) -> Flow[Payment]:
+        """Capture an authorized payment: all of it, or ``amount`` (the rest is released)."""
+        request = parse_request(CapturePaymentRequest, {"amount": amount})
+        target, provider_id = self._route(payment_id)
+        if request.amount is not None and not target.capabilities.partial_capture:
+            known = yield Call(self.store, "get_payment", (payment_id,))
+            if known is None or request.amount != known.amount_capturable:
+                raise _unsupported(target, "capture_payment", "partial capture", "amount")
+        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+
+    def _cancel_payment(
+        self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Flow[Payment]:
+        """Cancel a payment that has not succeeded; an authorization is released."""
+        request = parse_request(CancelPaymentRequest, {"reason": reason})
+        target, provider_id = self._route(payment_id)
+        if not target.capabilities.cancel:
+            raise _unsupported(target, "cancel_payment", "cancellation")
+        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+
+    def _refund_payment(
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Flow[Refund]:
+        """Refund ``amount`` of a succeeded payment, or all that is left to refund."""
+        request = parse_request(
+            RefundPaymentRequest,
+            {"amount": amount, "reason": reason, "metadata": dict(metadata or {})},
+        )
+        target, provider_id = self._route(payment_id)
+        caps = target.capabilities
+        known: Payment | None = yield Call(self.store, "get_payment", (payment_id,))
+        if (
+            request.amount is not None
+            and not caps.partial_refunds
+            and (known is None or request.amount != known.amount_refundable)
+        ):
+            raise _unsupported(target, "refund_payment", "partial refunds", "amount")
+        if known is not None and known.amount_refunded > 0 and not caps.multiple_refunds:
+            raise _unsupported(target, "refund_payment", "more than one refund per payment")
+        return (
+            yield from self._mutate(Refund, target, provider_id, request, idempotency_key, known)
+        )
+
+    def _retrieve_payment(self, payment_id: str) -> Flow[Payment]:
+        """Fetch the payment's current state from its provider (and remember it)."""
+        target, provider_id = self._route(payment_id)
+        key = uuid.uuid4().hex
+        payment: Payment = yield from self._call_provider(
+            target, "retrieve_payment", (provider_id,), key
+        )
+        yield Call(self.store, "save_payment", (payment,))
+        return payment
+
+    def _stored_payment(self, payment_id: str) -> Flow[Payment | None]:
+        """The payment as this gateway's store last saw it, without asking the provider."""
+        split_id(payment_id)
+        stored: Payment | None = yield Call(self.store, "get_payment", (payment_id,))
+        return stored
+
+    def _close(self) -> Flow[None]:
+        """Close provider connections and the store."""
+        for provider in self.providers.built():
+            yield Call(provider, "close")
+        yield Call(self.store, "close")
+
+    # --- the shared path of every mutating call ----------------------------------------------
+
+    def _route(self, payment_id: str) -> tuple[Provider, str]:
+        name, provider_id = split_id(payment_id)
+        return self.providers.get(name), provider_id
+
+    def _mutate(
+        self,
+        kind: type[R],
+        target: Provider,
+        provider_id: str | None,
+        request: BaseModel,
+        key: str | None,
+        known: Payment | None = None,
+    ) -> Flow[R]:
+        operation = _OPERATION_OF[type(request)]
+        key = uuid.uuid4().hex if key is None else check_key(key)
+        claim = yield from self._claim(
+            key, fingerprint(operation, target.name, provider_id, request)
+        )
+        if claim.state is ClaimState.COMPLETED:
+            assert claim.result is not None
+            replay = decode_result(claim.result)
+            assert isinstance(replay, kind)
+            return replay
+        token = claim.token
+        assert token is not None
+        args = (request,) if provider_id is None else (provider_id, request)
+        call = OperationCall(
+            operation,
+            target.name,
+            key,
+            request,
+            None if provider_id is None else f"{target.name}:{provider_id}",
+        )
+        try:
+            self.plugin_manager.hook.unipay_before_operation(call=call)
+            result: R = yield from self._call_provider(target, operation, args, key)
+        except PaymentDeclined as declined:
+            yield from self._complete(key, token, encode_result(declined), declined.payment, None)
+            self._after(call, None, declined)
+            raise
+        except Exception as error:
+            yield from self._release(key, token)
+            self._after(call, None, error)
+            raise
+        if isinstance(result, Refund):
+            yield from self._complete(
+                key, token, encode_result(result), _refunded(known, result), result
+            )
+        else:
+            yield from self._complete(key, token, encode_result(result), result, None)
+        self._after(call, result, None)
+        return result
+
+    def _claim(self, key: str, print_: str) -> Flow[Claim]:
+        policy = self.idempotency
+        deadline = time.monotonic() + policy.wait
+        while True:
+            try:
+                claim: Claim = yield Call(
+                    self.store,
+                    "claim",
+                    (OPERATION_SCOPE, key, print_),
+                    {
+                        "now": self._clock(),
+                        "lock_timeout": policy.lock_timeout,
+                        "retention": policy.retention,
+                    },
+                )
+            except UnipayError:
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"The idempotency store failed ({type(exc).__name__}); no provider was "
+                    "called. Check the store's database and retry with the same key."
+                ) from exc
+            if claim.state is ClaimState.MISMATCH:
+                raise IdempotencyKeyReused(
+                    f"Idempotency key {key!r} was already used for a different operation or "
+                    "different parameters. Use a new key for a new request."
+                )
+            if claim.state is not ClaimState.IN_PROGRESS:
+                return claim
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise IdempotencyInProgress(
+                    f"A call with idempotency key {key!r} is still in progress. Retry with the "
+                    "same key shortly, or set IdempotencyPolicy(wait=...) to wait for it."
+                )
+            yield Sleep(min(policy.poll_interval, remaining))
+
+    def _complete(
+        self, key: str, token: str, result: str, payment: Payment | None, refund: Refund | None
+    ) -> Flow[None]:
+        try:
+            yield Call(
+                self.store,
+                "complete",
+                (OPERATION_SCOPE, key, token, result),
+                {"now": self._clock(), "payment": payment, "refund": refund},
+            )
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"The provider answered but the outcome could not be stored "
+                f"({type(exc).__name__}). Retry with the same idempotency key {key!r} after "
+                "the lock timeout: the provider deduplicates it, so nothing is charged twice."
+            ) from exc
+
+    def _release(self, key: str, token: str) -> Flow[None]:
+        try:
+            yield Call(self.store, "release", (OPERATION_SCOPE, key, token))
+        except Exception:
+            logger.warning(
+                "could not release idempotency key %r; it unlocks after the lock timeout",
+                key,
+                exc_info=True,
+            )
+
+    def _call_provider(
+        self, target: Provider, operation: str, args: tuple[Any, ...], key: str
+    ) -> Flow[Any]:
+        attempt = 1
+        while True:
+            try:
+                return (yield Call(target, operation, (*args, CallContext(key, attempt))))
+            except UnipayError as error:
+                if not error.retriable or attempt >= self.retry.attempts:
+                    raise
+                logger.info(
+                    "retrying %s on %s after %s (attempt %d)",
+                    operation,
+                    target.name,
+                    type(error).__name__,
+                    attempt,
+                )
+            yield Sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    def _after(
+        self, call: OperationCall, result: Payment | Refund | None, error: BaseException | None
+    ) -> None:
+        # An observer's bug must not turn a completed charge into an exception for the caller.
+        try:
+            self.plugin_manager.hook.unipay_after_operation(call=call, result=result, error=error)
+        except Exception:
+            logger.exception("a unipay_after_operation hook failed for %s", call.operation)
+
+
+_OPERATION_OF: dict[type[BaseModel], str] = {
+    CreatePaymentRequest: "create_payment",
+    ConfirmPaymentRequest: "confirm_payment",
+    CapturePaymentRequest: "capture_payment",
+    CancelPaymentRequest: "cancel_payment",
+    RefundPaymentRequest: "refund_payment",
+}
+
+
+def _unsupported(
+    target: Provider, operation: str, feature: str, param: str | None = None
+) -> UnsupportedOperation:
+    fix = f" Omit `{param}` to act on the full amount." if param else ""
+    return UnsupportedOperation(
+        f"Provider {target.name!r} does not support {feature}.{fix}",
+        provider=target.name,
+        operation=operation,
+    )
+
+
+def _refunded(known: Payment | None, refund: Refund) -> Payment | None:
+    """The known payment with this refund counted, so the store's copy stays current."""
+    if known is None or refund.status.value in ("failed", "canceled"):
+        return None
+    return known.model_copy(update={"amount_refunded": known.amount_refunded + refund.amount})
+
+
+class Gateway(_GatewayCore):
+    """The synchronous face: ``Gateway().create_payment(provider="mock", ...)``."""
+
+    create_payment = blocking_face(_GatewayCore._create_payment)
+    confirm_payment = blocking_face(_GatewayCore._confirm_payment)
+    capture_payment = blocking_face(_GatewayCore._capture_payment)
+    cancel_payment = blocking_face(_GatewayCore._cancel_payment)
+    refund_payment = blocking_face(_GatewayCore._refund_payment)
+    retrieve_payment = blocking_face(_GatewayCore._retrieve_payment)
+    stored_payment = blocking_face(_GatewayCore._stored_payment)
+    close = blocking_face(_GatewayCore._close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncGateway(_GatewayCore):
+    """The asynchronous face: the same methods, awaited, never blocking the event loop."""
+
+    create_payment = async_face(_GatewayCore._create_payment)
+    confirm_payment = async_face(_GatewayCore._confirm_payment)
+    capture_payment = async_face(_GatewayCore._capture_payment)
+    cancel_payment = async_face(_GatewayCore._cancel_payment)
+    refund_payment = async_face(_GatewayCore._refund_payment)
+    retrieve_payment = async_face(_GatewayCore._retrieve_payment)
+    stored_payment = async_face(_GatewayCore._stored_payment)
+    aclose = async_face(_GatewayCore._close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

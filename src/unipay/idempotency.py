@@ -1,0 +1,108 @@
+"""Idempotency: fingerprints, policies, and how outcomes are stored and replayed.
+
+The semantics follow Stripe and the IETF Idempotency-Key draft; ``docs/idempotency.md`` explains
+each decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from unipay.errors import InvalidRequest, PaymentDeclined
+from unipay.models import Payment, Refund
+
+KEY_MAX_LENGTH = 255
+OPERATION_SCOPE = "operation"
+WEBHOOK_SCOPE = "webhook"
+
+
+@dataclass(frozen=True)
+class IdempotencyPolicy:
+    #: How long a completed key replays its result (Stripe keeps keys 24 hours).
+    retention: float = 24 * 3600.0
+    #: An unfinished claim older than this is taken over: its process is presumed dead.
+    #: Keep it above your longest provider call, retries included.
+    lock_timeout: float = 60.0
+    #: How long a call waits for a concurrent call with the same key before raising
+    #: ``IdempotencyInProgress``; 0 raises at once.
+    wait: float = 0.0
+    poll_interval: float = 0.05
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of transient provider failures, always with the same idempotency key."""
+
+    attempts: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 4.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= KEY_MAX_LENGTH:
+        raise InvalidRequest(
+            f"idempotency_key must be a string of 1 to {KEY_MAX_LENGTH} characters; "
+            "a UUID4 is a good choice",
+            param="idempotency_key",
+        )
+    return key
+
+
+def fingerprint(operation: str, provider: str, target: str | None, request: BaseModel) -> str:
+    """Hash of the operation and its canonical parameters: key order never matters."""
+    canonical = json.dumps(
+        [operation, provider, target, request.model_dump(mode="json")],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode_result(result: Payment | Refund | PaymentDeclined) -> str:
+    """The JSON kept for replays: a payment, a refund, or a decline with its payment."""
+    body: dict[str, Any]
+    if isinstance(result, PaymentDeclined):
+        body = {
+            "declined": {
+                "message": result.message,
+                "decline_code": result.decline_code,
+                "provider_code": result.provider_code,
+                "request_id": result.request_id,
+                "payment": result.payment.model_dump(mode="json") if result.payment else None,
+            }
+        }
+    elif isinstance(result, Refund):
+        body = {"refund": result.model_dump(mode="json")}
+    else:
+        body = {"payment": result.model_dump(mode="json")}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode_result(text: str, *, replayed: bool = True) -> Payment | Refund:
+    """Rebuild a stored outcome, marked ``replayed``; a stored decline is raised again."""
+    body = json.loads(text)
+    if "payment" in body:
+        return Payment.model_validate({**body["payment"], "replayed": replayed})
+    if "refund" in body:
+        return Refund.model_validate({**body["refund"], "replayed": replayed})
+    declined = body["declined"]
+    stored = declined["payment"]
+    payment = Payment.model_validate({**stored, "replayed": replayed}) if stored else None
+    raise PaymentDeclined(
+        declined["message"],
+        decline_code=declined["decline_code"],
+        payment=payment,
+        provider=payment.provider if payment else None,
+        provider_code=declined["provider_code"],
+        request_id=declined["request_id"],
+    )

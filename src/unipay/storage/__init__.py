@@ -1,0 +1,30 @@
+"""Idempotency and record stores. ``MemoryStore`` is the default; ``SQLStore`` persists."""
+
+from __future__ import annotations
+
+import pluggy
+
+from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.memory import MemoryStore
+
+__all__ = ["Claim", "ClaimState", "MemoryStore", "Store", "open_store"]
+
+
+def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None) -> Store:
+    """A store from an object, a URL, or None (in memory). Plugins may claim URL schemes."""
+    if store is None:
+        return MemoryStore()
+    if not isinstance(store, str):
+        return store
+    if store == "memory://":
+        return MemoryStore()
+    if pm is not None:
+        found: Store | None = pm.hook.unipay_store_from_url(url=store)
+        if found is not None:
+            return found
+    from unipay.errors import InvalidRequest
+
+    raise InvalidRequest(
+        "store URL not understood: use 'memory://' or a SQLAlchemy URL once SQLStore is available",
+        param="store",
+    )

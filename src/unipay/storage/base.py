@@ -1,0 +1,99 @@
+"""The store interface: idempotency records, plus the latest state of payments and refunds.
+
+A store is any object with these methods; subclassing :class:`Store` is optional but gives the
+defaults. ``blocking = True`` tells :class:`~unipay.AsyncGateway` to run the methods in a worker
+thread; a store may instead define ``async def a<method>`` (``aclaim``, ``acomplete``, ...), which
+the async gateway awaits directly.
+
+The records are keyed by ``(scope, key)``: scope ``"operation"`` for idempotency keys of gateway
+calls and ``"webhook"`` for processed webhook events, so the two can never collide.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+
+from unipay.models import Payment, Refund
+
+
+class ClaimState(StrEnum):
+    #: The caller owns the key now and must ``complete`` or ``release`` it.
+    CLAIMED = "claimed"
+    #: A call with this key finished; ``Claim.result`` holds its stored outcome.
+    COMPLETED = "completed"
+    #: Another live call holds the key.
+    IN_PROGRESS = "in_progress"
+    #: The key is held or completed with another fingerprint (other operation or parameters).
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    state: ClaimState
+    #: Proof of ownership when CLAIMED; pass it to complete/release.
+    token: str | None = None
+    #: The stored outcome (JSON text) when COMPLETED.
+    result: str | None = None
+
+
+class Store(ABC):
+    """Base class of idempotency and record stores. All times are Unix seconds (``time.time()``)."""
+
+    blocking: bool = True
+
+    @abstractmethod
+    def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: float,
+        lock_timeout: float,
+        retention: float,
+    ) -> Claim:
+        """Atomically take the key, or report who has it.
+
+        A new key, or one whose record expired (older than ``retention``), is CLAIMED. An
+        unfinished record locked more than ``lock_timeout`` seconds ago belonged to a process that
+        died: it is taken over (CLAIMED, new token) when the fingerprint matches.
+        """
+
+    @abstractmethod
+    def complete(
+        self,
+        scope: str,
+        key: str,
+        token: str,
+        result: str,
+        *,
+        now: float,
+        payment: Payment | None = None,
+        refund: Refund | None = None,
+    ) -> None:
+        """Store the outcome for replays and, in the same transaction, the payment/refund state."""
+
+    @abstractmethod
+    def release(self, scope: str, key: str, token: str) -> None:
+        """Forget an unfinished claim so the key can run again; a no-op if ``token`` lost it."""
+
+    @abstractmethod
+    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+        """Delete records past their retention, in batches; return how many went."""
+
+    @abstractmethod
+    def save_payment(self, payment: Payment) -> None: ...
+
+    @abstractmethod
+    def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    @abstractmethod
+    def save_refund(self, refund: Refund) -> None: ...
+
+    @abstractmethod
+    def get_refund(self, refund_id: str) -> Refund | None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional: a memory store holds nothing to release
+        """Release connections."""
