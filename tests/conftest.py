@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
+
+from unipay import AsyncGateway, Gateway
+from unipay.testing.faces import Face
 
 POSTGRES_ENV = "UNIPAY_TEST_POSTGRES_URL"
 
@@ -43,3 +47,20 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["Gateway", "AsyncGateway"])
+def make_face(request: pytest.FixtureRequest) -> Callable[..., Face]:
+    """Build a Gateway or an AsyncGateway (the test runs once with each) behind a Face."""
+    face_class = Gateway if request.param == "Gateway" else AsyncGateway
+
+    def make(**kwargs: Any) -> Face:
+        return Face(face_class(**kwargs))
+
+    return make
+
+
+@pytest.fixture
+def face(make_face: Callable[..., Face]) -> Face:
+    """A gateway on the installed plugins with a fresh in-memory store."""
+    return make_face()

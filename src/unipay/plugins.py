@@ -94,19 +94,26 @@ class ProviderRegistry:
     def __init__(self, pm: pluggy.PluginManager, providers: Iterable[Provider] = ()) -> None:
         self._factories: dict[str, ProviderFactory] = {}
         self._instances: dict[str, Provider] = {}
+        #: provider name -> name of the plugin that registered it (for ``unipay providers``).
+        self.registered_by: dict[str, str] = {}
         self._lock = threading.Lock()
-        pm.hook.unipay_register_providers(register=self._register)
+        # One implementation at a time, so that we know which plugin registers what.
+        for impl in pm.hook.unipay_register_providers.get_hookimpls():
+            impl.function(register=functools.partial(self._register, impl.plugin_name))
         for provider in providers:
             if not provider.name:
                 raise UnipayError(f"{provider!r} has no name; set its `name` attribute")
             self._instances[provider.name] = provider
+            self.registered_by[provider.name] = "Gateway(providers=...)"
 
-    def _register(self, name: str, factory: ProviderFactory) -> None:
+    def _register(self, plugin: str, name: str, factory: ProviderFactory) -> None:
         if name in self._factories:
             raise UnipayError(
-                f"Two plugins register a provider named {name!r}; disable one with {DISABLE_ENV}."
+                f"Plugins {self.registered_by[name]!r} and {plugin!r} both register a provider "
+                f"named {name!r}; disable one with {DISABLE_ENV}."
             )
         self._factories[name] = factory
+        self.registered_by[name] = plugin
 
     def names(self) -> list[str]:
         return sorted(self._factories.keys() | self._instances.keys())

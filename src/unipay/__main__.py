@@ -1,0 +1,7 @@
+"""``python -m unipay`` runs the ``unipay`` command."""
+
+import sys
+
+from unipay.cli import main
+
+sys.exit(main())
