@@ -263,9 +263,11 @@ class _GatewayCore:
             request,
             None if provider_id is None else f"{target.name}:{provider_id}",
         )
+        # Retries must end well inside the lock: past it, another caller may take the key over.
+        retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
         try:
             self.plugin_manager.hook.unipay_before_operation(call=call)
-            result: R = yield from self._call_provider(target, operation, args, key)
+            result: R = yield from self._call_provider(target, operation, args, key, retry_until)
         except PaymentDeclined as declined:
             yield from self._complete(key, token, encode_result(declined), declined.payment, None)
             self._after(call, None, declined)
@@ -348,14 +350,30 @@ class _GatewayCore:
             )
 
     def _call_provider(
-        self, target: Provider, operation: str, args: tuple[Any, ...], key: str
+        self,
+        target: Provider,
+        operation: str,
+        args: tuple[Any, ...],
+        key: str,
+        retry_until: float = float("inf"),
     ) -> Flow[Any]:
+        """Call the provider, retrying transient failures with the same key until the attempts
+        run out or a retry would start after ``retry_until`` (monotonic seconds)."""
         attempt = 1
         while True:
             try:
                 return (yield Call(target, operation, (*args, CallContext(key, attempt))))
             except UnipayError as error:
                 if not error.retriable or attempt >= self.retry.attempts:
+                    raise
+                delay = self.retry.delay(attempt)
+                if time.monotonic() + delay >= retry_until:
+                    logger.warning(
+                        "not retrying %s on %s: the idempotency lock would run out first "
+                        "(raise IdempotencyPolicy.lock_timeout)",
+                        operation,
+                        target.name,
+                    )
                     raise
                 logger.info(
                     "retrying %s on %s after %s (attempt %d)",
@@ -364,7 +382,7 @@ class _GatewayCore:
                     type(error).__name__,
                     attempt,
                 )
-            yield Sleep(self.retry.delay(attempt))
+            yield Sleep(delay)
             attempt += 1
 
     def _after(

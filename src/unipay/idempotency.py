@@ -34,6 +34,16 @@ class IdempotencyPolicy:
     wait: float = 0.0
     poll_interval: float = 0.05
 
+    def __post_init__(self) -> None:
+        _require(self.lock_timeout > 0, "lock_timeout", "must be positive")
+        _require(
+            self.retention >= self.lock_timeout,
+            "retention",
+            "must be at least lock_timeout, or a running call's key could expire under it",
+        )
+        _require(self.wait >= 0, "wait", "must be 0 (raise at once) or more seconds")
+        _require(self.poll_interval > 0, "poll_interval", "must be positive")
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -43,9 +53,18 @@ class RetryPolicy:
     base_delay: float = 0.25
     max_delay: float = 4.0
 
+    def __post_init__(self) -> None:
+        _require(self.attempts >= 1, "attempts", "must be at least 1 (1 means no retry)")
+        _require(0 <= self.base_delay <= self.max_delay, "base_delay", "must be 0..max_delay")
+
     def delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def _require(condition: bool, param: str, rule: str) -> None:
+    if not condition:
+        raise InvalidRequest(f"{param} {rule}", param=param)
 
 
 def check_key(key: str) -> str:

@@ -6,12 +6,17 @@ import pluggy
 
 from unipay.storage.base import Claim, ClaimState, Store
 from unipay.storage.memory import MemoryStore
+from unipay.storage.sql import SQLStore
 
-__all__ = ["Claim", "ClaimState", "MemoryStore", "Store", "open_store"]
+__all__ = ["Claim", "ClaimState", "MemoryStore", "SQLStore", "Store", "open_store"]
 
 
 def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None) -> Store:
-    """A store from an object, a URL, or None (in memory). Plugins may claim URL schemes."""
+    """A store from an object, a URL, or None (in memory).
+
+    Plugins claim URL schemes first (``unipay_store_from_url``); any other URL is a SQLAlchemy
+    URL for :class:`SQLStore` (``sqlite:///unipay.db``, ``postgresql+psycopg://...``).
+    """
     if store is None:
         return MemoryStore()
     if not isinstance(store, str):
@@ -22,9 +27,4 @@ def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None
         found: Store | None = pm.hook.unipay_store_from_url(url=store)
         if found is not None:
             return found
-    from unipay.errors import InvalidRequest
-
-    raise InvalidRequest(
-        "store URL not understood: use 'memory://' or a SQLAlchemy URL once SQLStore is available",
-        param="store",
-    )
+    return SQLStore(store)

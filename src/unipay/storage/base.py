@@ -56,9 +56,10 @@ class Store(ABC):
     ) -> Claim:
         """Atomically take the key, or report who has it.
 
-        A new key, or one whose record expired (older than ``retention``), is CLAIMED. An
-        unfinished record locked more than ``lock_timeout`` seconds ago belonged to a process that
-        died: it is taken over (CLAIMED, new token) when the fingerprint matches.
+        A new key, or one whose record expired (``retention`` seconds after it was claimed), is
+        CLAIMED. An unfinished record locked ``lock_timeout`` seconds ago or more belonged to a
+        process that died: it is taken over (CLAIMED, new token) when the fingerprint matches.
+        The decision must be atomic: of many concurrent callers, exactly one gets CLAIMED.
         """
 
     @abstractmethod
@@ -73,15 +74,27 @@ class Store(ABC):
         payment: Payment | None = None,
         refund: Refund | None = None,
     ) -> None:
-        """Store the outcome for replays and, in the same transaction, the payment/refund state."""
+        """Store the outcome for replays and, in the same transaction, the payment/refund state.
+
+        The outcome is kept only if ``token`` still owns the key (it was not taken over); the
+        payment/refund state is saved either way, since it is what the provider reported.
+        """
 
     @abstractmethod
     def release(self, scope: str, key: str, token: str) -> None:
         """Forget an unfinished claim so the key can run again; a no-op if ``token`` lost it."""
 
     @abstractmethod
+    def get_result(self, scope: str, key: str, *, now: float | None = None) -> str | None:
+        """The stored outcome of a completed key (e.g. a processed webhook event id), else None.
+
+        With ``now``, a record past its retention counts as gone even before it is purged.
+        """
+
+    @abstractmethod
     def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
-        """Delete records past their retention, in batches; return how many went."""
+        """Delete every record past its retention, ``batch_size`` rows per transaction so a large
+        purge never holds long locks; return how many went."""
 
     @abstractmethod
     def save_payment(self, payment: Payment) -> None: ...

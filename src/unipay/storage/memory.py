@@ -82,12 +82,24 @@ class MemoryStore(Store):
             if record is not None and record.token == token and record.result is None:
                 del self._records[(scope, key)]
 
-    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+    def get_result(self, scope: str, key: str, *, now: float | None = None) -> str | None:
         with self._lock:
-            expired = [k for k, r in self._records.items() if r.expires_at <= now]
-            for k in expired:
-                del self._records[k]
-            return len(expired)
+            record = self._records.get((scope, key))
+            if record is None or (now is not None and record.expires_at <= now):
+                return None
+            return record.result
+
+    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+        """Removes expired records ``batch_size`` at a time, letting other threads in between."""
+        purged = 0
+        while True:
+            with self._lock:
+                expired = [k for k, r in self._records.items() if r.expires_at <= now]
+                for k in expired[:batch_size]:
+                    del self._records[k]
+            purged += min(len(expired), batch_size)
+            if len(expired) <= batch_size:
+                return purged
 
     def save_payment(self, payment: Payment) -> None:
         with self._lock:
