@@ -13,7 +13,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
@@ -39,10 +39,12 @@ from unipay.models import (
     Refund,
     RefundPaymentRequest,
     RefundStatus,
+    WebhookEvent,
     payment_id,
 )
 from unipay.provider import OPERATIONS, CallContext, Capabilities, Provider
-from unipay_mock import cards
+from unipay.webhooks.signatures import parse_secrets
+from unipay_mock import cards, webhooks
 from unipay_mock.ledger import Ledger
 
 Outcome = Payment | Refund | PaymentDeclined
@@ -75,7 +77,10 @@ class MockProvider(Provider):
         failure_rate: float = 0.0,
         ledger: str | Ledger = ":memory:",
         seed: int | None = None,
+        webhook_secret: str | Sequence[str] = webhooks.DEFAULT_WEBHOOK_SECRET,
     ) -> None:
+        """``webhook_secret``: ``whsec_...`` secret(s) deliveries must be signed with; several
+        while rolling. The default is a public, test-only secret."""
         self.name = name
         self.latency = latency
         self.failure_rate = failure_rate
@@ -83,16 +88,20 @@ class MockProvider(Provider):
         self._random = random.Random(seed)
         self._scheduled: list[bool] = []  # queued failures; True = after doing the work
         self._lock = threading.Lock()
+        self._webhook_secrets = parse_secrets(webhook_secret)
 
     _STATE_MACHINE: ClassVar[dict[str, Callable[..., Outcome]]]
 
     @classmethod
     def from_env(cls) -> MockProvider:
-        """Settings: UNIPAY_MOCK_LATENCY_MS, UNIPAY_MOCK_FAILURE_RATE, UNIPAY_MOCK_LEDGER."""
+        """Settings: UNIPAY_MOCK_LATENCY_MS, UNIPAY_MOCK_FAILURE_RATE, UNIPAY_MOCK_LEDGER,
+        UNIPAY_MOCK_WEBHOOK_SECRET (comma-separated while rolling)."""
+        secrets_ = os.environ.get("UNIPAY_MOCK_WEBHOOK_SECRET", webhooks.DEFAULT_WEBHOOK_SECRET)
         return cls(
             latency=float(os.environ.get("UNIPAY_MOCK_LATENCY_MS", "0")) / 1000,
             failure_rate=float(os.environ.get("UNIPAY_MOCK_FAILURE_RATE", "0")),
             ledger=os.environ.get("UNIPAY_MOCK_LEDGER", ":memory:"),
+            webhook_secret=[s.strip() for s in secrets_.split(",") if s.strip()],
         )
 
     # --- test controls ------------------------------------------------------------------------
@@ -156,6 +165,13 @@ class MockProvider(Provider):
     def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
         time.sleep(self.latency)
         return _expect(Payment, self._work("retrieve_payment", provider_payment_id, ctx))
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        return webhooks.verify_delivery(self.name, body, headers, self._webhook_secrets)
+
+    async def averify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        # An HMAC over a small body: cheaper inline than a hop to a worker thread.
+        return self.verify_webhook(body, headers)
 
     def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         # AsyncGateway looks for ``a<operation>``: wait on the event loop rather than in a

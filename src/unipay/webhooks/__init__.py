@@ -1,0 +1,34 @@
+"""Receive provider webhooks: ``WebhookApp`` (ASGI) and Standard Webhooks signature helpers.
+
+from unipay.webhooks import WebhookApp
+app = WebhookApp(gateway)
+
+@app.on("payment.succeeded")
+async def fulfil(event: WebhookEvent) -> None: ...
+"""
+
+from unipay.webhooks.app import WebhookApp
+from unipay.webhooks.delivery import Handler, Outcome
+from unipay.webhooks.progress import PAYMENT_STATUS_ORDER, advance_payment
+from unipay.webhooks.signatures import (
+    DEFAULT_TOLERANCE,
+    VerifiedDelivery,
+    WebhookSecret,
+    parse_secrets,
+    sign_headers,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "PAYMENT_STATUS_ORDER",
+    "Handler",
+    "Outcome",
+    "VerifiedDelivery",
+    "WebhookApp",
+    "WebhookSecret",
+    "advance_payment",
+    "parse_secrets",
+    "sign_headers",
+    "verify",
+]

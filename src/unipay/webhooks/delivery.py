@@ -1,0 +1,169 @@
+"""What happens to one delivery once its body is read, written once as a flow.
+
+verify (the provider's plugin) -> claim ``(provider, event id)`` in the gateway's store ->
+bring the stored payment or refund forward -> handlers and the ``unipay_webhook_event`` hook ->
+complete the claim. A handler that raises releases the claim instead, so the provider's
+redelivery runs the handlers again. Driven by :func:`unipay._flow.arun`, a blocking store (SQL)
+runs in a worker thread and the event loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pluggy
+
+from unipay._flow import Call, Flow
+from unipay.errors import WebhookVerificationError
+from unipay.idempotency import WEBHOOK_SCOPE
+from unipay.models import WebhookEvent, WebhookEventType
+from unipay.provider import Provider
+from unipay.storage.base import ClaimState, Store
+from unipay.webhooks.progress import advance_payment, advance_refund
+
+logger = logging.getLogger("unipay.webhooks")
+
+Handler = Callable[[WebhookEvent], Awaitable[None] | None]
+ALL_EVENTS = "*"
+EVENT_ID_MAX_LENGTH = 200
+
+
+class Outcome(StrEnum):
+    PROCESSED = "processed"
+    #: Seen and handled before: answered 200, handlers not run again.
+    DUPLICATE = "duplicate"
+    #: Another delivery of the same event is running its handlers right now.
+    IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    event: WebhookEvent
+    outcome: Outcome
+
+
+class HandlerFailed(Exception):
+    """A handler or hook raised; the event stays unprocessed. The cause is chained."""
+
+    def __init__(self, event: WebhookEvent) -> None:
+        super().__init__(f"a handler failed for event {event.id!r} ({event.type.value})")
+        self.event = event
+
+
+@dataclass
+class Handlers:
+    """Handlers by unified event type (``"*"`` for all), then the plugins' hook."""
+
+    plugin_manager: pluggy.PluginManager
+    _by_type: dict[str, list[tuple[Handler, bool]]] = field(default_factory=dict)
+
+    def add(self, event_type: str, handler: Handler) -> None:
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - an object with async __call__
+        )
+        self._by_type.setdefault(event_type, []).append((handler, is_async))
+
+    async def adispatch(self, event: WebhookEvent) -> None:
+        """Type-specific handlers in registration order, then ``"*"`` ones, then the hook.
+
+        Synchronous handlers and hooks run in a worker thread: they may block (a database
+        write), and the event loop keeps serving other deliveries meanwhile.
+        """
+        chosen = [*self._by_type.get(event.type.value, ()), *self._by_type.get(ALL_EVENTS, ())]
+        for handler, is_async in chosen:
+            result = handler(event) if is_async else await asyncio.to_thread(handler, event)
+            if inspect.isawaitable(result):
+                await result
+        hook = self.plugin_manager.hook.unipay_webhook_event
+        if hook.get_hookimpls():
+            await asyncio.to_thread(hook, event=event)
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """Everything the flow needs from the app and its gateway."""
+
+    store: Store
+    handlers: Handlers
+    clock: Callable[[], float]
+    lock_timeout: float
+    retention: float
+
+
+def deliver(
+    ctx: DeliveryContext, provider: Provider, body: bytes, headers: dict[str, str]
+) -> Flow[Delivered]:
+    """Verify, deduplicate, record and dispatch one delivery."""
+    event = yield Call(provider, "verify_webhook", (body, headers))
+    if not isinstance(event, WebhookEvent):
+        raise TypeError(f"{type(provider).__name__}.verify_webhook must return a WebhookEvent")
+    if not 1 <= len(event.id) <= EVENT_ID_MAX_LENGTH:
+        raise WebhookVerificationError(
+            f"Webhook rejected: the event id must be 1 to {EVENT_ID_MAX_LENGTH} characters.",
+            provider=provider.name,
+        )
+    key = f"{provider.name}:{event.id}"
+    claim = yield Call(
+        ctx.store,
+        "claim",
+        (WEBHOOK_SCOPE, key, _fingerprint(event)),
+        {"now": ctx.clock(), "lock_timeout": ctx.lock_timeout, "retention": ctx.retention},
+    )
+    if claim.state is ClaimState.IN_PROGRESS:
+        return Delivered(event, Outcome.IN_PROGRESS)
+    if claim.state is ClaimState.MISMATCH:
+        logger.warning(
+            "webhook event %s from %s reuses a processed event id with another type; ignored",
+            event.id,
+            provider.name,
+        )
+    if claim.state is not ClaimState.CLAIMED:
+        return Delivered(event, Outcome.DUPLICATE)
+    token = claim.token
+    try:
+        yield from _keep_records(ctx.store, event)
+        yield Call(ctx.handlers, "dispatch", (event,))
+    except Exception as error:
+        try:
+            yield Call(ctx.store, "release", (WEBHOOK_SCOPE, key, token))
+        except Exception:
+            logger.warning(
+                "could not release webhook event %s; it unlocks after the lock timeout",
+                key,
+                exc_info=True,
+            )
+        raise HandlerFailed(event) from error
+    outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
+    yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome), {"now": ctx.clock()})
+    return Delivered(event, Outcome.PROCESSED)
+
+
+def _keep_records(store: Store, event: WebhookEvent) -> Flow[None]:
+    """Save the event's payment and refund unless that would move them backwards."""
+    if event.payment is not None:
+        stored = yield Call(store, "get_payment", (event.payment.id,))
+        forward = advance_payment(stored, event.payment)
+        if forward is not None:
+            yield Call(store, "save_payment", (forward,))
+    if event.refund is not None:
+        stored_refund = yield Call(store, "get_refund", (event.refund.id,))
+        forward_refund = advance_refund(stored_refund, event.refund)
+        if forward_refund is not None:
+            yield Call(store, "save_refund", (forward_refund,))
+
+
+def _fingerprint(event: WebhookEvent) -> str:
+    # Redeliveries of one event carry the same id and type; the body may legitimately differ
+    # (a fresh timestamp), so it is not part of the fingerprint.
+    return hashlib.sha256(f"{event.provider_type}\0{event.type.value}".encode()).hexdigest()
+
+
+def known_event_type(name: str) -> bool:
+    return name == ALL_EVENTS or name in WebhookEventType._value2member_map_
