@@ -1,0 +1,28 @@
+"""The mock provider passes the provider conformance suite that third-party plugins run."""
+
+from __future__ import annotations
+
+import pytest
+
+from unipay.models import Payment
+from unipay.testing.provider import ProviderConformance, SignedDelivery
+from unipay_mock import Ledger, MockProvider
+from unipay_mock.webhooks import build_delivery, payment_event
+
+WEBHOOK_SECRET = "whsec_" + "bW9jay13ZWJob29rLXNlY3JldA=="
+
+
+class TestMockConformance(ProviderConformance):
+    @pytest.fixture
+    def provider(self) -> MockProvider:
+        # A private ledger per test: no state leaks between tests through the shared one.
+        return MockProvider(ledger=Ledger(), webhook_secret=WEBHOOK_SECRET)
+
+    @pytest.fixture
+    def signed_delivery(self) -> SignedDelivery:
+        def deliver(payment: Payment) -> tuple[bytes, dict[str, str]]:
+            return build_delivery(
+                payment_event("payment.succeeded", payment), secret=WEBHOOK_SECRET
+            )
+
+        return deliver
