@@ -1,23 +1,19 @@
-"""unipay-stripe: the Stripe provider. Registers ``stripe`` in the ``unipay`` entry-point group."""
+"""unipay-stripe: the Stripe provider, on the official ``stripe`` SDK (sync and async over httpx).
+
+Installed, it registers the provider ``stripe`` in the ``unipay`` entry-point group. It is listed
+even without settings; using it then raises ``ProviderNotConfigured`` naming STRIPE_SECRET_KEY.
+"""
 
 from __future__ import annotations
 
-import os
-
 from unipay import hookimpl
-from unipay.errors import ProviderNotConfigured
 from unipay.hookspecs import ProviderRegistrar
-from unipay.provider import Provider
+from unipay_stripe.provider import StripeProvider
+from unipay_stripe.webhooks import EVENT_TYPES, TOLERANCE
 
-
-def _from_env() -> Provider:
-    if not os.environ.get("STRIPE_SECRET_KEY"):
-        raise ProviderNotConfigured(
-            "stripe", "STRIPE_SECRET_KEY", "Use a test-mode key (sk_test_...)."
-        )
-    raise ProviderNotConfigured("stripe", "STRIPE_SECRET_KEY", "The Stripe provider is not built yet.")
+__all__ = ["EVENT_TYPES", "TOLERANCE", "StripeProvider"]
 
 
 @hookimpl
 def unipay_register_providers(register: ProviderRegistrar) -> None:
-    register("stripe", _from_env)
+    register("stripe", StripeProvider.from_env)

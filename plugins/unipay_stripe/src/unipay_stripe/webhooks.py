@@ -1,0 +1,120 @@
+"""Stripe webhook deliveries: verified with stripe's own ``WebhookSignature.verify_header``, then
+turned into unified :class:`~unipay.models.WebhookEvent` objects.
+
+Nothing in a payload is read before its signature checks out. Several secrets are tried in turn
+(rolling a secret leaves two valid for a while), and one header may carry several ``v1``
+signatures; stripe's check accepts the delivery when any of them matches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from unipay.errors import ProviderNotConfigured, WebhookVerificationError
+from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
+from unipay_stripe import mapping
+
+#: Seconds a signature stays valid (stripe's default, stated here so it is visible).
+TOLERANCE = 300
+SIGNATURE_HEADER = "stripe-signature"
+
+EVENT_TYPES: dict[str, WebhookEventType] = {
+    "payment_intent.succeeded": WebhookEventType.PAYMENT_SUCCEEDED,
+    "payment_intent.payment_failed": WebhookEventType.PAYMENT_FAILED,
+    "payment_intent.canceled": WebhookEventType.PAYMENT_CANCELED,
+    "payment_intent.requires_action": WebhookEventType.PAYMENT_REQUIRES_ACTION,
+    "payment_intent.amount_capturable_updated": WebhookEventType.PAYMENT_REQUIRES_CAPTURE,
+    "payment_intent.processing": WebhookEventType.PAYMENT_PROCESSING,
+    "charge.refunded": WebhookEventType.REFUND_SUCCEEDED,
+    "refund.created": WebhookEventType.REFUND_UPDATED,
+    "refund.updated": WebhookEventType.REFUND_UPDATED,
+    "charge.refund.updated": WebhookEventType.REFUND_UPDATED,
+    "refund.failed": WebhookEventType.REFUND_FAILED,
+}
+
+
+class WebhookVerifier:
+    """Checks deliveries against the endpoint's signing secrets (never shown anywhere)."""
+
+    def __init__(self, provider: str, secrets: Sequence[str]) -> None:
+        self.provider = provider
+        self._secrets = tuple(secrets)
+
+    def __repr__(self) -> str:
+        return f"<WebhookVerifier {self.provider!r} secrets={len(self._secrets)}>"
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        if not self._secrets:
+            raise ProviderNotConfigured(
+                self.provider,
+                "STRIPE_WEBHOOK_SECRET",
+                "It is the endpoint's signing secret (whsec_...) from the Stripe dashboard or "
+                "`stripe listen`.",
+            )
+        header = _header(headers, SIGNATURE_HEADER)
+        if not header:
+            raise self._refuse("the Stripe-Signature header is missing")
+        reasons = set()
+        for secret in self._secrets:
+            try:
+                stripe.WebhookSignature.verify_header(body, header, secret, TOLERANCE)
+                break
+            except stripe.SignatureVerificationError as error:
+                reasons.add(error.user_message or "signature mismatch")
+            except UnicodeDecodeError:
+                raise self._refuse("the body is not UTF-8 text") from None
+        else:
+            raise self._refuse("; ".join(sorted(reasons)))
+        return self._event(body)
+
+    def _refuse(self, reason: str) -> WebhookVerificationError:
+        return WebhookVerificationError(
+            f"Stripe webhook refused: {reason}. Pass the raw request body and the "
+            "Stripe-Signature header unchanged, and check the endpoint's signing secret.",
+            provider=self.provider,
+        )
+
+    def _event(self, body: bytes) -> WebhookEvent:
+        try:
+            event = json.loads(body)
+            kind = str(event["type"])
+            obj: Mapping[str, Any] = event["data"]["object"]
+            event_id = str(event["id"])
+        except (ValueError, KeyError, TypeError):
+            raise self._refuse("the signed body is not a Stripe event") from None
+        payment, refund = self._unified(obj)
+        return WebhookEvent(
+            id=event_id,
+            provider=self.provider,
+            type=EVENT_TYPES.get(kind, WebhookEventType.OTHER),
+            provider_type=kind,
+            data=event,
+            payment=payment,
+            refund=refund,
+            created_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+        )
+
+    def _unified(self, obj: Mapping[str, Any]) -> tuple[Payment | None, Refund | None]:
+        """The payment and refund an event's object describes, when it is one Stripe models."""
+        kind = obj.get("object")
+        if kind == "payment_intent":
+            return mapping.payment_from_intent(self.provider, obj), None
+        if kind == "refund":
+            return None, mapping.refund_from_stripe(self.provider, obj)
+        if kind == "charge":
+            refunds = (obj.get("refunds") or {}).get("data") or []
+            refund = mapping.refund_from_stripe(self.provider, refunds[0]) if refunds else None
+            return mapping.payment_from_charge(self.provider, obj), refund
+        return None, None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
