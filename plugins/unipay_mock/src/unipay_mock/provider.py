@@ -135,35 +135,35 @@ class MockProvider(Provider):
     # --- the provider interface ---------------------------------------------------------------
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Payment, self._work("create_payment", request, ctx))
 
     def confirm_payment(
         self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
     ) -> Payment:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Payment, self._work("confirm_payment", provider_payment_id, request, ctx))
 
     def capture_payment(
         self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
     ) -> Payment:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Payment, self._work("capture_payment", provider_payment_id, request, ctx))
 
     def cancel_payment(
         self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
     ) -> Payment:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Payment, self._work("cancel_payment", provider_payment_id, request, ctx))
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
     ) -> Refund:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Refund, self._work("refund_payment", provider_payment_id, request, ctx))
 
     def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        time.sleep(self.latency)
+        self._pause()
         return _expect(Payment, self._work("retrieve_payment", provider_payment_id, ctx))
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
@@ -181,12 +181,17 @@ class MockProvider(Provider):
             raise AttributeError(name)
 
         async def native(*args: Any) -> Any:
-            await asyncio.sleep(self.latency)
+            if self.latency:
+                await asyncio.sleep(self.latency)
             return self._work(operation, *args)
 
         return native
 
     # --- machinery ----------------------------------------------------------------------------
+
+    def _pause(self) -> None:
+        if self.latency:
+            time.sleep(self.latency)
 
     def _work(self, operation: str, *args: Any) -> Outcome:
         """Failure injection and Stripe-style idempotency around one operation."""
