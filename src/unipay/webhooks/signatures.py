@@ -49,10 +49,10 @@ class WebhookSecret:
             return secret
         if isinstance(secret, bytes):
             return cls(secret)
-        encoded = secret.removeprefix(SECRET_PREFIX)
+        encoded = secret.removeprefix(SECRET_PREFIX).rstrip("=")
         try:
-            # Some senders drop base64 padding; extra padding is ignored by the decoder.
-            return cls(base64.b64decode(encoded + "==", validate=True))
+            # Some senders drop base64 padding: restore it before a strict decode.
+            return cls(base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True))
         except (binascii.Error, ValueError):
             raise InvalidRequest(
                 "a webhook secret must be 'whsec_' followed by base64 (as your provider's "
