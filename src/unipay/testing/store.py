@@ -1,0 +1,260 @@
+"""The store conformance suite: what every unipay store must do, as pytest tests.
+
+Subclass it in your store's tests and override the one fixture that builds a fresh, empty store::
+
+    from unipay.testing.store import StoreConformance
+
+    class TestRedisStore(StoreConformance):
+        @pytest.fixture
+        def store(self) -> Iterator[Store]:
+            store = RedisStore(...)
+            yield store
+            store.close()
+
+Times are passed in explicitly (``now=``), so expiry and takeover are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+
+from unipay.models import Payment, PaymentStatus, Refund, RefundStatus
+from unipay.storage.base import Claim, ClaimState, Store
+
+NOW = 1_700_000_000.0
+LOCK = 60.0
+KEEP = 86_400.0
+SCOPE = "operation"
+THREADS = 16
+
+T = TypeVar("T")
+
+
+def _claim(store: Store, key: str, fingerprint: str = "fp-a", *, at: float = NOW) -> Claim:
+    return store.claim(SCOPE, key, fingerprint, now=at, lock_timeout=LOCK, retention=KEEP)
+
+
+def _payment(status: PaymentStatus = PaymentStatus.SUCCEEDED) -> Payment:
+    return Payment(
+        provider="conformance",
+        provider_payment_id="pi_" + uuid.uuid4().hex,
+        status=status,
+        amount=1299,
+        currency="USD",
+        amount_received=1299 if status is PaymentStatus.SUCCEEDED else 0,
+        metadata={"order": "42"},
+    )
+
+
+def _at_once(count: int, func: Callable[[], T]) -> list[T]:
+    """Run ``func`` in ``count`` threads released together by a barrier."""
+    barrier = threading.Barrier(count)
+
+    def call() -> T:
+        barrier.wait()
+        return func()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: call(), range(count)))
+
+
+class StoreConformance:
+    """Override :meth:`store`; every test gets a fresh store and fresh keys."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        raise NotImplementedError("override the `store` fixture to build your store")
+        yield  # pragma: no cover
+
+    @pytest.fixture
+    def key(self) -> str:
+        return "key-" + uuid.uuid4().hex
+
+    # --- claim --------------------------------------------------------------------------------
+
+    def test_new_key_is_claimed_with_a_token(self, store: Store, key: str) -> None:
+        claim = _claim(store, key)
+        assert claim.state is ClaimState.CLAIMED
+        assert claim.token
+
+    def test_held_key_is_in_progress(self, store: Store, key: str) -> None:
+        _claim(store, key)
+        assert _claim(store, key, at=NOW + LOCK - 1).state is ClaimState.IN_PROGRESS
+
+    def test_other_fingerprint_is_a_mismatch_while_held_and_after_completion(
+        self, store: Store, key: str
+    ) -> None:
+        token = _claim(store, key).token
+        assert _claim(store, key, "fp-b").state is ClaimState.MISMATCH
+        assert token is not None
+        store.complete(SCOPE, key, token, '{"payment":1}', now=NOW)
+        assert _claim(store, key, "fp-b").state is ClaimState.MISMATCH
+        assert _claim(store, key).result == '{"payment":1}'
+
+    def test_scopes_do_not_collide(self, store: Store, key: str) -> None:
+        _claim(store, key)
+        other = store.claim("webhook", key, "fp-b", now=NOW, lock_timeout=LOCK, retention=KEEP)
+        assert other.state is ClaimState.CLAIMED
+
+    # --- complete and release -----------------------------------------------------------------
+
+    def test_completed_key_returns_its_result(self, store: Store, key: str) -> None:
+        token = _claim(store, key).token
+        assert token is not None
+        store.complete(SCOPE, key, token, '{"x":1}', now=NOW + 1)
+        claim = _claim(store, key, at=NOW + 2)
+        assert (claim.state, claim.result) == (ClaimState.COMPLETED, '{"x":1}')
+        assert store.get_result(SCOPE, key) == '{"x":1}'
+
+    def test_completed_key_is_never_taken_over(self, store: Store, key: str) -> None:
+        token = _claim(store, key).token
+        assert token is not None
+        store.complete(SCOPE, key, token, "{}", now=NOW)
+        assert _claim(store, key, at=NOW + LOCK * 10).state is ClaimState.COMPLETED
+
+    def test_complete_with_a_lost_token_keeps_the_new_owner(self, store: Store, key: str) -> None:
+        old = _claim(store, key).token
+        new = _claim(store, key, at=NOW + LOCK).token
+        assert old is not None and new is not None and old != new
+        store.complete(SCOPE, key, old, '{"old":1}', now=NOW + LOCK)
+        assert _claim(store, key, at=NOW + LOCK).state is ClaimState.IN_PROGRESS
+        store.complete(SCOPE, key, new, '{"new":1}', now=NOW + LOCK)
+        assert _claim(store, key, at=NOW + LOCK).result == '{"new":1}'
+
+    def test_release_frees_the_key(self, store: Store, key: str) -> None:
+        token = _claim(store, key).token
+        assert token is not None
+        store.release(SCOPE, key, token)
+        assert store.get_result(SCOPE, key) is None
+        assert _claim(store, key, "fp-b").state is ClaimState.CLAIMED
+
+    def test_release_with_a_wrong_token_or_after_completion_does_nothing(
+        self, store: Store, key: str
+    ) -> None:
+        token = _claim(store, key).token
+        assert token is not None
+        store.release(SCOPE, key, "not-the-token")
+        assert _claim(store, key).state is ClaimState.IN_PROGRESS
+        store.complete(SCOPE, key, token, "{}", now=NOW)
+        store.release(SCOPE, key, token)
+        assert _claim(store, key).state is ClaimState.COMPLETED
+
+    # --- expiry and takeover ------------------------------------------------------------------
+
+    def test_abandoned_lock_is_taken_over_once(self, store: Store, key: str) -> None:
+        first = _claim(store, key)
+        takeover = _claim(store, key, at=NOW + LOCK)
+        assert takeover.state is ClaimState.CLAIMED
+        assert takeover.token != first.token
+        assert _claim(store, key, at=NOW + LOCK).state is ClaimState.IN_PROGRESS
+
+    def test_abandoned_lock_with_other_parameters_is_a_mismatch(
+        self, store: Store, key: str
+    ) -> None:
+        _claim(store, key)
+        assert _claim(store, key, "fp-b", at=NOW + LOCK).state is ClaimState.MISMATCH
+
+    def test_expired_key_runs_as_new(self, store: Store, key: str) -> None:
+        token = _claim(store, key).token
+        assert token is not None
+        store.complete(SCOPE, key, token, "{}", now=NOW)
+        assert store.get_result(SCOPE, key, now=NOW + KEEP) is None
+        assert store.get_result(SCOPE, key, now=NOW + KEEP - 1) == "{}"
+        assert _claim(store, key, "fp-b", at=NOW + KEEP).state is ClaimState.CLAIMED
+
+    def test_purge_deletes_only_expired_records_in_batches(self, store: Store) -> None:
+        old = [f"old-{uuid.uuid4().hex}" for _ in range(5)]
+        for key in old:
+            token = _claim(store, key).token
+            assert token is not None
+            store.complete(SCOPE, key, token, "{}", now=NOW)
+        live = f"live-{uuid.uuid4().hex}"
+        _claim(store, live, at=NOW + KEEP)
+        assert store.purge_expired(now=NOW + KEEP, batch_size=2) == 5
+        assert all(store.get_result(SCOPE, key) is None for key in old)
+        assert _claim(store, live, at=NOW + KEEP).state is ClaimState.IN_PROGRESS
+        assert store.purge_expired(now=NOW + KEEP, batch_size=2) == 0
+
+    # --- concurrency --------------------------------------------------------------------------
+
+    def test_one_of_many_threads_claims_a_new_key(self, store: Store, key: str) -> None:
+        states = [c.state for c in _at_once(THREADS, lambda: _claim(store, key))]
+        assert states.count(ClaimState.CLAIMED) == 1
+        assert states.count(ClaimState.IN_PROGRESS) == THREADS - 1
+
+    def test_one_of_many_threads_takes_over_an_abandoned_lock(
+        self, store: Store, key: str
+    ) -> None:
+        _claim(store, key)
+        claims = _at_once(THREADS, lambda: _claim(store, key, at=NOW + LOCK))
+        states = [c.state for c in claims]
+        assert states.count(ClaimState.CLAIMED) == 1
+        assert states.count(ClaimState.IN_PROGRESS) == THREADS - 1
+
+    def test_threads_racing_release_and_claim_never_share_a_key(self, store: Store) -> None:
+        key = "race-" + uuid.uuid4().hex
+        owners: list[str] = []
+        guard = threading.Lock()
+
+        def work() -> None:
+            for _ in range(10):
+                claim = _claim(store, key)
+                if claim.state is ClaimState.CLAIMED:
+                    assert claim.token is not None
+                    with guard:
+                        owners.append(claim.token)
+                        assert len(owners) == 1, "two callers held the key at once"
+                    with guard:
+                        owners.remove(claim.token)
+                        store.release(SCOPE, key, claim.token)
+
+        _at_once(8, work)
+
+    # --- payments and refunds -----------------------------------------------------------------
+
+    def test_payment_round_trip_keeps_the_latest_state(self, store: Store) -> None:
+        payment = _payment(PaymentStatus.REQUIRES_CAPTURE)
+        assert store.get_payment(payment.id) is None
+        store.save_payment(payment)
+        assert store.get_payment(payment.id) == payment
+        captured = payment.model_copy(update={"status": PaymentStatus.SUCCEEDED})
+        store.save_payment(captured)
+        assert store.get_payment(payment.id) == captured
+
+    def test_refund_round_trip(self, store: Store) -> None:
+        payment = _payment()
+        refund = Refund(
+            provider="conformance",
+            provider_refund_id="re_" + uuid.uuid4().hex,
+            payment_id=payment.id,
+            amount=500,
+            currency="USD",
+            status=RefundStatus.SUCCEEDED,
+        )
+        assert store.get_refund(refund.id) is None
+        store.save_refund(refund)
+        assert store.get_refund(refund.id) == refund
+
+    def test_complete_saves_payment_and_refund_with_the_outcome(
+        self, store: Store, key: str
+    ) -> None:
+        payment = _payment()
+        refund = Refund(
+            provider="conformance",
+            provider_refund_id="re_" + uuid.uuid4().hex,
+            payment_id=payment.id,
+            amount=100,
+            currency="USD",
+            status=RefundStatus.SUCCEEDED,
+        )
+        token = _claim(store, key).token
+        assert token is not None
+        store.complete(SCOPE, key, token, "{}", now=NOW, payment=payment, refund=refund)
+        assert store.get_payment(payment.id) == payment
+        assert store.get_refund(refund.id) == refund
