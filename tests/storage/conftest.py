@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unipay_mock import MockProvider
 
 from unipay import AsyncGateway, CallContext, Gateway, RetryPolicy
 from unipay.storage import MemoryStore, SQLStore, Store
 from unipay.testing.faces import Face
+from unipay_mock import MockProvider
 
 StoreFactory = Callable[[], Store]
 

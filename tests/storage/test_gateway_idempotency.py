@@ -104,10 +104,10 @@ async def test_another_operation_with_the_same_key_is_refused(
 async def test_capture_and_refund_replay_too(make_face: Any, mock: Any, key: str) -> None:
     face = make_face()
     payment = await face("create_payment", **{**CHARGE, "capture_method": "manual"})
-    captured = await face("capture_payment", payment.id, amount=1000, idempotency_key="cap-" + key)
-    assert (await face("capture_payment", payment.id, amount=1000, idempotency_key="cap-" + key)) == (
-        captured.model_copy(update={"replayed": True})
-    )
+    capture = {"amount": 1000, "idempotency_key": "cap-" + key}
+    captured = await face("capture_payment", payment.id, **capture)
+    again = await face("capture_payment", payment.id, **capture)
+    assert again == captured.model_copy(update={"replayed": True})
     refund = await face("refund_payment", payment.id, amount=300, idempotency_key="ref-" + key)
     again = await face("refund_payment", payment.id, amount=300, idempotency_key="ref-" + key)
     assert (again.id, again.replayed) == (refund.id, True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -68,9 +68,8 @@ class StoreConformance:
     """Override :meth:`store`; every test gets a fresh store and fresh keys."""
 
     @pytest.fixture
-    def store(self) -> Iterator[Store]:
+    def store(self) -> Store:
         raise NotImplementedError("override the `store` fixture to build your store")
-        yield  # pragma: no cover
 
     @pytest.fixture
     def key(self) -> str:
@@ -121,7 +120,9 @@ class StoreConformance:
     def test_complete_with_a_lost_token_keeps_the_new_owner(self, store: Store, key: str) -> None:
         old = _claim(store, key).token
         new = _claim(store, key, at=NOW + LOCK).token
-        assert old is not None and new is not None and old != new
+        assert old is not None
+        assert new is not None
+        assert old != new
         store.complete(SCOPE, key, old, '{"old":1}', now=NOW + LOCK)
         assert _claim(store, key, at=NOW + LOCK).state is ClaimState.IN_PROGRESS
         store.complete(SCOPE, key, new, '{"new":1}', now=NOW + LOCK)
@@ -188,9 +189,7 @@ class StoreConformance:
         assert states.count(ClaimState.CLAIMED) == 1
         assert states.count(ClaimState.IN_PROGRESS) == THREADS - 1
 
-    def test_one_of_many_threads_takes_over_an_abandoned_lock(
-        self, store: Store, key: str
-    ) -> None:
+    def test_one_of_many_threads_takes_over_an_abandoned_lock(self, store: Store, key: str) -> None:
         _claim(store, key)
         claims = _at_once(THREADS, lambda: _claim(store, key, at=NOW + LOCK))
         states = [c.state for c in claims]
