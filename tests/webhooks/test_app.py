@@ -28,7 +28,13 @@ async def post(
 
 
 async def raw_post(
-    app: WebhookApp, path: str, root_path: str, body: bytes, headers: dict[str, str]
+    app: WebhookApp,
+    path: str,
+    root_path: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    method: str = "POST",
 ) -> object:
     """Call the app as a server would, without an HTTP client in between; return the status."""
     messages: list[dict[str, object]] = []
@@ -41,7 +47,7 @@ async def raw_post(
 
     scope = {
         "type": "http",
-        "method": "POST",
+        "method": method,
         "path": path,
         "root_path": root_path,
         "headers": [(k.encode(), v.encode()) for k, v in headers.items()],

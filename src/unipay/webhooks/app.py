@@ -30,6 +30,7 @@ from unipay.errors import (
     InvalidRequest,
     ProviderNotConfigured,
     ProviderNotFound,
+    UnsupportedOperation,
     WebhookVerificationError,
 )
 from unipay.gateway import AsyncGateway, Gateway
@@ -174,6 +175,9 @@ class WebhookApp:
             delivered = await arun(deliver(self._context, provider, body, headers))
         except WebhookVerificationError as rejected:
             return _error(report, 400, rejected.code, rejected.message)
+        except (UnsupportedOperation, ProviderNotConfigured) as unable:
+            logger.warning("webhook for provider %s refused: %s", provider.name, unable.message)
+            return _error(report, 404, "not_found", "No provider receives webhooks here.")
         except HandlerFailed as failed:
             report.event_id, report.event_type = failed.event.id, failed.event.type.value
             report.error = failed.__cause__
