@@ -1,4 +1,4 @@
-"""The ``unipay`` command: ``unipay providers`` and ``unipay demo``."""
+"""The ``unipay`` command: ``unipay providers``, ``unipay demo`` and ``unipay serve``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from unipay.errors import PaymentDeclined, UnipayError
-from unipay.gateway import Gateway
+from unipay.gateway import AsyncGateway, Gateway
 from unipay.money import format_amount
 from unipay.plugins import plugin_infos
 
@@ -25,7 +25,7 @@ class ProviderStatus:
     problem: str | None
 
 
-def provider_statuses(gateway: Gateway) -> list[ProviderStatus]:
+def provider_statuses(gateway: Gateway | AsyncGateway) -> list[ProviderStatus]:
     """Every registered provider, where it comes from, and whether it can be used as configured."""
     dists = {info.name: info for info in plugin_infos(gateway.plugin_manager)}
     statuses = []
@@ -123,6 +123,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """Run the sandbox REST API (the ``server`` extra) with uvicorn."""
+    try:
+        import uvicorn
+
+        import unipay.server  # noqa: F401 - fail here, with advice, if FastAPI is missing
+    except ImportError as missing:
+        print(
+            f"unipay serve needs the server extra ({missing.name} is not installed): "
+            'pip install "unipay[server]"',
+            file=sys.stderr,
+        )
+        return 1
+    uvicorn.run(
+        "unipay.server:create_app", factory=True, host=args.host, port=args.port, reload=args.reload
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unipay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     providers.set_defaults(run=_providers)
     demo = commands.add_parser("demo", help="create, capture and refund a payment on the mock")
     demo.set_defaults(run=_demo)
+    serve = commands.add_parser("serve", help="run the REST API with /docs (needs unipay[server])")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--reload", action="store_true", help="restart when the code changes")
+    serve.set_defaults(run=_serve)
     return parser
 
 
