@@ -125,6 +125,7 @@ class SQLStore(Store):
                 "pass a sqlite:/// or postgresql+psycopg:// URL, or write a Store for it",
                 param="store",
             )
+        self.table_prefix = table_prefix
         self.metadata = build_metadata(table_prefix)
         tables = self.metadata.tables
         self._records = tables[f"{table_prefix}idempotency"]
