@@ -21,6 +21,20 @@ WEBHOOK_SECRET = "whsec_unipaytestsecretNumberOne000000"
 OLD_WEBHOOK_SECRET = "whsec_unipaytestsecretRolledAway00000"
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set, whatever the developer's shell exports."""
+    for variable in (
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_BASE",
+        "UNIPAY_STRIPE_ALLOW_LIVE",
+        "UNIPAY_LOAD_PLUGINS",
+        "UNIPAY_DISABLE_PLUGINS",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+
+
 @pytest.fixture
 def fake_stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
