@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import uuid
@@ -72,8 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
         if "mock" not in gateway.providers.names():
             print("The demo needs the mock provider: pip install unipay-mock", file=sys.stderr)
             return 1
-        key = str(uuid.uuid4())
-        payment = gateway.create_payment(
+        create_order = functools.partial(
+            gateway.create_payment,
             provider="mock",
             amount=1299,
             currency="USD",
@@ -81,20 +82,15 @@ def _demo(args: argparse.Namespace) -> int:
             customer_email="demo@example.com",
             capture_method="manual",
             metadata={"order": "42"},
-            idempotency_key=key,
+            idempotency_key=str(uuid.uuid4()),
         )
-        money = lambda amount: format_amount(amount, payment.currency)  # noqa: E731
+        payment = create_order()
+
+        def money(amount: int) -> str:
+            return format_amount(amount, payment.currency)
+
         print(f"1. created   {payment.id}  {payment.status}: {money(payment.amount)} authorized")
-        again = gateway.create_payment(
-            provider="mock",
-            amount=1299,
-            currency="USD",
-            payment_method="pm_card_visa",
-            customer_email="demo@example.com",
-            capture_method="manual",
-            metadata={"order": "42"},
-            idempotency_key=key,
-        )
+        again = create_order()
         print(
             f"2. retried   same idempotency key -> {again.id} (replayed={again.replayed}, "
             "no second charge)"
