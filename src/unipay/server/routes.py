@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -42,6 +43,45 @@ PaymentId = Annotated[
 ]
 
 _POST_ERRORS = (400, 404, 409, 422, 502, 503)
+
+# Shown on /docs. The mock is named here only because the sandbox's examples used it.
+CREATE_EXAMPLES: dict[str, Example] = {
+    "sandbox": {
+        "summary": "The sandbox README's example (the mock charges its default test card)",
+        "value": {
+            "provider": "mock",
+            "amount": 1299,
+            "currency": "USD",
+            "customer_email": "demo@example.com",
+        },
+    },
+    "authorize": {
+        "summary": "Authorize now, capture later",
+        "value": {
+            "provider": "mock",
+            "amount": 1299,
+            "currency": "USD",
+            "payment_method": "pm_card_visa",
+            "capture_method": "manual",
+            "metadata": {"order": "42"},
+        },
+    },
+    "declined": {
+        "summary": "A decline: 402 with decline_code insufficient_funds",
+        "value": {
+            "provider": "mock",
+            "amount": 1299,
+            "currency": "USD",
+            "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+        },
+    },
+}
+REFUND_EXAMPLES: dict[str, Example] = {
+    "sandbox": {
+        "summary": "The sandbox README's example: the provider_payment_id a create returned",
+        "value": {"provider": "mock", "provider_payment_id": "pi_3f2c9a", "amount": 1299},
+    }
+}
 
 
 class RefundBody(RefundPaymentRequest):
@@ -83,7 +123,9 @@ def _answer(result: Payment | Refund, status: int) -> JSONResponse:
     summary="Create a payment (and, with confirm=true, charge or authorize it)",
 )
 async def create_payment(
-    body: CreatePaymentRequest, gateway: GatewayDep, key: IdempotencyKey
+    body: Annotated[CreatePaymentRequest, Body(openapi_examples=CREATE_EXAMPLES)],
+    gateway: GatewayDep,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     payment = await gateway.create_payment(**body.model_dump(), idempotency_key=key)
     return _answer(payment, 201)
