@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from unipay import AsyncGateway, Payment, RetryPolicy, hookimpl
+from unipay import AsyncGateway, Payment, RetryPolicy, WebhookEvent, hookimpl
 from unipay.errors import OperationVetoed
 from unipay.hookspecs import OperationCall
 from unipay.server import create_app
@@ -272,13 +273,17 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert response.json()["status"] == "ok"
 
 
-async def test_webhooks_are_mounted(client: httpx.AsyncClient) -> None:
+async def test_webhooks_are_mounted_and_take_handlers(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    seen: list[WebhookEvent] = []
+    app.state.webhooks.on("payment.succeeded")(seen.append)
     payment = await create(client, payment_method=VISA)
     event = payment_event("payment.succeeded", Payment.model_validate(payment))
     body, headers = build_delivery(event, secret=DEFAULT_WEBHOOK_SECRET)
     delivered = await client.post("/webhooks/mock", content=body, headers=headers)
     assert delivered.status_code == 200
-    assert delivered.json()["type"] == "payment.succeeded"
+    assert [e.payment.id if e.payment else None for e in seen] == [payment["id"]]
     forged = await client.post(
         "/webhooks/mock", content=body, headers={**headers, "webhook-signature": "v1,AAAA"}
     )

@@ -48,5 +48,7 @@ def create_app(
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(router)
-    app.mount("/webhooks", WebhookApp(gateway))
+    # Kept on app.state so that callers can register handlers: app.state.webhooks.on(...).
+    app.state.webhooks = WebhookApp(gateway)
+    app.mount("/webhooks", app.state.webhooks)
     return app
