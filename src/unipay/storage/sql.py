@@ -319,7 +319,7 @@ class SQLStore(Store):
             self._ensure_tables()
             with self.engine.begin() as connection:
                 yield connection
-        except DBAPIError as exc:
+        except SQLAlchemyError as exc:  # driver errors, and pool timeouts
             raise self._unavailable(exc) from exc
 
     def _ensure_tables(self) -> None:
@@ -335,14 +335,15 @@ class SQLStore(Store):
                 self.metadata.create_all(self.engine)
             self._tables_ready = True
 
-    def _unavailable(self, exc: DBAPIError) -> StoreUnavailable:
+    def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
         url = self.engine.url
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+        cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+        reason = (str(cause).strip().splitlines() or [""])[0]
         if url.password:
             reason = reason.replace(str(url.password), "***")
         return StoreUnavailable(
             f"The unipay store {url.render_as_string(hide_password=True)} failed "
-            f"({type(exc.orig).__name__}: {reason}). Check that the database is running and "
+            f"({type(cause).__name__}: {reason}). Check that the database is running and "
             "reachable, that the URL's credentials and database are right, and that the tables "
             "exist (SQLStore(create_tables=True) or your migrations)."
         )
