@@ -205,7 +205,9 @@ async def retrieve_payment(payment_id: PaymentId, gateway: GatewayDep) -> JSONRe
     summary="Refund a succeeded payment, in full (no amount) or in part",
 )
 async def refund_payment(
-    body: RefundBody, gateway: GatewayDep, key: IdempotencyKey
+    body: Annotated[RefundBody, Body(openapi_examples=REFUND_EXAMPLES)],
+    gateway: GatewayDep,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     refund = await gateway.refund_payment(
         payment_id(body.provider, body.provider_payment_id),
