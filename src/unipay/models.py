@@ -120,7 +120,8 @@ def _check_metadata(metadata: dict[str, str]) -> dict[str, str]:
             )
         if looks_like_card_number(value):
             raise ValueError(f"value of {key!r} looks like a card number; never store card data")
-    return metadata
+    # Sorted once here so that a request's JSON is canonical (see idempotency.fingerprint).
+    return dict(sorted(metadata.items()))
 
 
 def _check_email(email: str) -> str:
