@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from unipay import errors
 from unipay.models import Payment
+from unipay.server.http_idempotency import REPLAYED_HEADER
 
 logger = logging.getLogger("unipay.server")
 
@@ -86,7 +87,7 @@ def error_response(error: errors.UnipayError) -> JSONResponse:
             update={"decline_code": error.decline_code, "payment": error.payment}
         )
         if error.payment is not None and error.payment.replayed:
-            headers["Idempotent-Replayed"] = "true"
+            headers[REPLAYED_HEADER] = "true"
     if status in _RETRY_LATER:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status >= 500:
