@@ -153,3 +153,18 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def test_repr_is_short() -> None:
     assert repr(MockProvider()) == "<MockProvider 'mock'>"
+
+
+def test_keys_expire_like_stripes() -> None:
+    now = [1_000_000.0]
+    mock = MockProvider(ledger=Ledger(), key_retention=3600, clock=lambda: now[0])
+    call = ctx()
+    first = mock.create_payment(request(), call)
+    now[0] += 3599
+    assert mock.create_payment(request(), call) == first
+    with pytest.raises(IdempotencyKeyReused):
+        mock.create_payment(request(amount=1), call)
+    now[0] += 2  # past retention: the key is new again, with any parameters
+    fresh = mock.create_payment(request(amount=1), call)
+    assert fresh.id != first.id and fresh.amount == 1
+    assert mock.ledger.count_payments() == 2

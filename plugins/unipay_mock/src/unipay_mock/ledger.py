@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS mock_payments (
 CREATE TABLE IF NOT EXISTS mock_refunds (
     id TEXT PRIMARY KEY, payment_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS mock_idempotency (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, response TEXT NOT NULL);
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, response TEXT NOT NULL,
+    created_at REAL NOT NULL);
 """
 
 _shared: dict[str, Ledger] = {}
@@ -75,16 +76,22 @@ class Ledger:
             (refund.provider_refund_id, refund.payment_id, refund.model_dump_json()),
         )
 
-    def lookup_key(self, key: str) -> tuple[str, str] | None:
+    def lookup_key(self, key: str, *, newer_than: float) -> tuple[str, str] | None:
+        """The stored fingerprint and response of a key, unless it was stored before
+        ``newer_than`` (then it has expired, as Stripe's keys do after 24 hours)."""
         row = self._db.execute(
-            "SELECT fingerprint, response FROM mock_idempotency WHERE key = ?", (key,)
+            "SELECT fingerprint, response FROM mock_idempotency WHERE key = ? AND created_at >= ?",
+            (key, newer_than),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def store_key(self, key: str, fingerprint: str, response: str) -> None:
+    def store_key(self, key: str, fingerprint: str, response: str, *, now: float) -> None:
         self._db.execute(
-            "INSERT INTO mock_idempotency (key, fingerprint, response) VALUES (?, ?, ?)",
-            (key, fingerprint, response),
+            "INSERT INTO mock_idempotency (key, fingerprint, response, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "fingerprint = excluded.fingerprint, response = excluded.response, "
+            "created_at = excluded.created_at",
+            (key, fingerprint, response, now),
         )
 
     def count_payments(self, created_with_key: str | None = None) -> int:

@@ -78,10 +78,15 @@ class MockProvider(Provider):
         ledger: str | Ledger = ":memory:",
         seed: int | None = None,
         webhook_secret: str | Sequence[str] = webhooks.DEFAULT_WEBHOOK_SECRET,
+        key_retention: float = 24 * 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``webhook_secret``: ``whsec_...`` secret(s) deliveries must be signed with; several
-        while rolling. The default is a public, test-only secret."""
+        while rolling. The default is a public, test-only secret. ``key_retention``: seconds an
+        idempotency key replays its first result (Stripe: 24 hours); afterwards it runs anew."""
         self.name = name
+        self.key_retention = key_retention
+        self.clock = clock
         self.latency = latency
         self.failure_rate = failure_rate
         self.ledger = ledger if isinstance(ledger, Ledger) else Ledger.shared(ledger)
@@ -204,7 +209,10 @@ class MockProvider(Provider):
         request: BaseModel = args[-2]
         print_ = fingerprint(operation, self.name, target, request)
         with self.ledger.transaction():
-            stored = self.ledger.lookup_key(ctx.idempotency_key)
+            now = self.clock()
+            stored = self.ledger.lookup_key(
+                ctx.idempotency_key, newer_than=now - self.key_retention
+            )
             if stored is not None:
                 if stored[0] != print_:
                     raise IdempotencyKeyReused(
@@ -216,7 +224,7 @@ class MockProvider(Provider):
                 outcome: Outcome = decode_result(stored[1], replayed=False)
             else:
                 outcome = self._STATE_MACHINE[operation](self, *args[:-1], ctx.idempotency_key)
-                self.ledger.store_key(ctx.idempotency_key, print_, encode_result(outcome))
+                self.ledger.store_key(ctx.idempotency_key, print_, encode_result(outcome), now=now)
         self._maybe_fail(after_work=True)
         if isinstance(outcome, PaymentDeclined):
             raise outcome
