@@ -23,6 +23,7 @@ from unipay.models import (
     Refund,
     RefundPaymentRequest,
     WebhookEvent,
+    WebhookEventType,
 )
 from unipay.money import MAX_AMOUNT, format_amount
 
@@ -134,6 +135,20 @@ class Provider(ABC):
             f"Provider {self.name!r} does not receive webhooks.",
             provider=self.name,
             operation="verify_webhook",
+        )
+
+    def sign_test_delivery(
+        self, event_type: WebhookEventType, payment: Payment
+    ) -> tuple[bytes, dict[str, str]]:
+        """Optional: a delivery of ``event_type`` about ``payment``, signed as the provider signs
+        its own, to test a webhook endpoint (``unipay webhooks sign``; the conformance suite's
+        default ``signed_delivery``). Return ``(body, headers)``; the body is the provider's own
+        event JSON, so :meth:`verify_webhook` accepts it.
+        """
+        raise UnsupportedOperation(
+            f"Provider {self.name!r} cannot sign test webhook deliveries.",
+            provider=self.name,
+            operation="sign_test_delivery",
         )
 
     def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing to release

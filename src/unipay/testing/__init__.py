@@ -1,5 +1,18 @@
 """Conformance suites for providers and stores, for this repository and for third-party plugins.
 
-* :mod:`unipay.testing.provider`: subclass ``ProviderConformance`` in your plugin's tests.
-* :mod:`unipay.testing.store`: subclass ``StoreConformance`` for a custom store.
+Subclass a suite in your plugin's tests and override its fixtures; pytest collects the rest::
+
+    from unipay.testing import ProviderConformance, StoreConformance
+
+* :class:`ProviderConformance`: override ``provider`` (and the test tokens if yours differ).
+* :class:`StoreConformance`: override ``store`` with a fresh, empty store.
+* :class:`Face`: call ``Gateway`` and ``AsyncGateway`` alike, to write one test for both faces.
+
+Importing this package imports pytest: use it from tests only.
 """
+
+from unipay.testing.faces import Face
+from unipay.testing.provider import ProviderConformance, SignedDelivery
+from unipay.testing.store import StoreConformance
+
+__all__ = ["Face", "ProviderConformance", "SignedDelivery", "StoreConformance"]

@@ -1,26 +1,33 @@
 """``ProviderConformance``: the behaviour every unipay provider owes its users, as pytest tests.
 
-Subclass it in your plugin's tests and override the ``provider`` fixture (or ``gateway`` and
-``async_gateway`` for more control)::
+Subclass it in your plugin's tests and override the ``provider`` fixture; the rest is optional::
 
-    from unipay.testing.provider import ProviderConformance
+    from unipay.testing import ProviderConformance
 
     class TestAcmeConformance(ProviderConformance):
         @pytest.fixture
         def provider(self):
-            return AcmeProvider(api_key="test_...")
+            return AcmeProvider(api_key="ak_test_...")  # pointed at a fake or sandbox API
 
-Test tokens default to Stripe's test payment methods; override ``success_token``,
-``decline_token``/``decline_code`` and ``authentication_token`` when your provider uses others.
-Override ``signed_delivery`` to run the webhook checks. Every check that depends on a declared
-capability is skipped, with the reason, when the capability is not declared, and a declared
-capability is held to its word. Async checks run through ``AsyncGateway`` with ``asyncio.run``, so
-no async pytest plugin is needed.
+Fixtures you may override:
+
+* ``provider``: a configured provider instance (required). A fresh one per test keeps tests apart.
+* ``gateway`` / ``async_gateway``: the two faces over ``provider``, in-memory store.
+* ``success_token``, ``decline_token`` + ``decline_code``, ``authentication_token``: test payment
+  methods; the defaults are Stripe's (``pm_card_visa``, ...).
+* ``signed_delivery``: ``payment -> (body, headers)``, a signed "payment succeeded" delivery. The
+  default uses :meth:`Provider.sign_test_delivery <unipay.Provider.sign_test_delivery>` when the
+  provider implements it; otherwise the webhook checks are skipped, saying so.
+
+Every check that depends on a declared capability is skipped, with the reason, when the
+capability is not declared, and a declared capability is held to its word. Async checks run
+through ``AsyncGateway`` with ``asyncio.run``, so no async pytest plugin is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -51,6 +58,10 @@ CURRENCY = "USD"
 _SETTLED = {RefundStatus.SUCCEEDED, RefundStatus.PENDING}
 
 
+def _implements_test_deliveries(provider: Provider) -> bool:
+    return type(provider).sign_test_delivery is not Provider.sign_test_delivery
+
+
 def _run(awaitable: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await awaitable()
@@ -65,6 +76,7 @@ class ProviderConformance:
 
     @pytest.fixture
     def provider(self) -> Provider:
+        """Override: a configured provider instance, fresh for each test."""
         pytest.fail("override the `provider` fixture with a configured provider instance")
 
     @pytest.fixture
@@ -94,8 +106,13 @@ class ProviderConformance:
         return "pm_card_authenticationRequired"
 
     @pytest.fixture
-    def signed_delivery(self) -> SignedDelivery:
-        pytest.skip("override the `signed_delivery` fixture to run the webhook checks")
+    def signed_delivery(self, provider: Provider) -> SignedDelivery:
+        if not _implements_test_deliveries(provider):
+            pytest.skip(
+                "the provider does not implement sign_test_delivery(); override the "
+                "`signed_delivery` fixture to run the webhook checks"
+            )
+        return functools.partial(provider.sign_test_delivery, WebhookEventType.PAYMENT_SUCCEEDED)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -407,3 +424,25 @@ class ProviderConformance:
         body, _ = signed_delivery(payment)
         with pytest.raises(WebhookVerificationError):
             provider.verify_webhook(body, {"content-type": "application/json"})
+
+    def test_test_deliveries_round_trip_for_every_payment_event(
+        self, gateway: Gateway, provider: Provider, success_token: str
+    ) -> None:
+        """What ``unipay webhooks sign`` prints must be accepted by the provider's own check."""
+        if not _implements_test_deliveries(provider):
+            pytest.skip("the provider does not implement sign_test_delivery()")
+        payment = self._create(gateway, provider, success_token)
+        signed = 0
+        for event_type in WebhookEventType:
+            if not event_type.value.startswith("payment."):
+                continue
+            try:
+                body, headers = provider.sign_test_delivery(event_type, payment)
+            except InvalidRequest:
+                continue  # an event type this provider never sends
+            event = provider.verify_webhook(body, headers)
+            assert event.type is event_type
+            assert event.payment is not None
+            assert event.payment.id == payment.id
+            signed += 1
+        assert signed, "sign_test_delivery should sign at least payment.succeeded"

@@ -2,7 +2,7 @@
 
 Subclass it in your store's tests and override the one fixture that builds a fresh, empty store::
 
-    from unipay.testing.store import StoreConformance
+    from unipay.testing import StoreConformance
 
     class TestRedisStore(StoreConformance):
         @pytest.fixture
@@ -69,7 +69,9 @@ class StoreConformance:
 
     @pytest.fixture
     def store(self) -> Store:
-        raise NotImplementedError("override the `store` fixture to build your store")
+        """Override: a fresh, empty store (yield it and close it afterwards if it holds
+        connections)."""
+        pytest.fail("override the `store` fixture to build your store")
 
     @pytest.fixture
     def key(self) -> str:

@@ -1,0 +1,17 @@
+"""unipay-example-provider: Acme Pay for unipay, the provider built in the plugin tutorial.
+
+Installed, it registers the provider ``acme`` through the ``unipay`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from unipay import hookimpl
+from unipay.hookspecs import ProviderRegistrar
+from unipay_example.provider import AcmeProvider
+
+__all__ = ["AcmeProvider"]
+
+
+@hookimpl
+def unipay_register_providers(register: ProviderRegistrar) -> None:
+    register("acme", AcmeProvider.from_env)
