@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import secrets
+import shlex
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from unipay.errors import PaymentDeclined, UnipayError
 from unipay.gateway import AsyncGateway, Gateway
+from unipay.models import CaptureMethod, NextAction, Payment, PaymentStatus, WebhookEventType
 from unipay.money import format_amount
-from unipay.plugins import plugin_infos
+from unipay.plugins import make_plugin_manager, plugin_infos
+from unipay.storage import SQLStore, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,140 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The payment status a test delivery of each payment event describes.
+_EVENT_STATUSES = {
+    WebhookEventType.PAYMENT_SUCCEEDED: PaymentStatus.SUCCEEDED,
+    WebhookEventType.PAYMENT_FAILED: PaymentStatus.REQUIRES_PAYMENT_METHOD,
+    WebhookEventType.PAYMENT_CANCELED: PaymentStatus.CANCELED,
+    WebhookEventType.PAYMENT_REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
+    WebhookEventType.PAYMENT_REQUIRES_CAPTURE: PaymentStatus.REQUIRES_CAPTURE,
+    WebhookEventType.PAYMENT_PROCESSING: PaymentStatus.PROCESSING,
+}
+
+
+def sample_payment(
+    provider: str, event_type: WebhookEventType, *, amount: int, currency: str, payment_id: str
+) -> Payment:
+    """A payment in the state that ``event_type`` announces, for a test delivery."""
+    status = _EVENT_STATUSES[event_type]
+    return Payment(
+        provider=provider,
+        provider_payment_id=payment_id,
+        status=status,
+        amount=amount,
+        currency=currency.upper(),
+        amount_capturable=amount if status is PaymentStatus.REQUIRES_CAPTURE else 0,
+        amount_received=amount if status is PaymentStatus.SUCCEEDED else 0,
+        capture_method=(
+            CaptureMethod.MANUAL
+            if status is PaymentStatus.REQUIRES_CAPTURE
+            else CaptureMethod.AUTOMATIC
+        ),
+        payment_method="pm_card_visa",
+        metadata={"unipay_test_delivery": "true"},
+        next_action=(
+            NextAction(redirect_url="https://example.com/3ds")
+            if status is PaymentStatus.REQUIRES_ACTION
+            else None
+        ),
+        decline_code="generic_decline" if status is PaymentStatus.REQUIRES_PAYMENT_METHOD else None,
+    )
+
+
+def curl_command(url: str, body: bytes, headers: dict[str, str]) -> str:
+    """A shell-ready ``curl`` that posts exactly ``body`` with ``headers``."""
+    parts = ["curl", "-sS", "-X", "POST", url]
+    for name, value in headers.items():
+        parts += ["-H", f"{name}: {value}"]
+    parts += ["--data-raw", body.decode()]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def _webhooks_sign(args: argparse.Namespace) -> int:
+    """Print a delivery signed by the provider plugin, as a curl command (valid five minutes)."""
+    event_type = WebhookEventType(args.type)
+    with Gateway() as gateway:
+        provider = gateway.providers.get(args.provider)
+        payment = sample_payment(
+            provider.name,
+            event_type,
+            amount=args.amount,
+            currency=args.currency,
+            payment_id=args.payment_id or "test_" + secrets.token_hex(8),
+        )
+        body, headers = provider.sign_test_delivery(event_type, payment)
+    url = args.url or f"http://127.0.0.1:8000/webhooks/{provider.name}"
+    print(curl_command(url, body, headers))
+    return 0
+
+
+def _open_store(url: str) -> Store:
+    # Through the plugins, so that a plugin's own URL scheme (unipay_store_from_url) works too.
+    return open_store(url, make_plugin_manager())
+
+
+def _store_init(args: argparse.Namespace) -> int:
+    """Create the store's tables now, rather than on first use."""
+    store = _open_store(args.url)
+    try:
+        if not isinstance(store, SQLStore):
+            print(f"{store!r} needs no tables.")
+            return 0
+        store.metadata.create_all(store.engine)
+        print(f"Tables ready in {store!r}: {', '.join(sorted(store.metadata.tables))}")
+    finally:
+        store.close()
+    return 0
+
+
+def _store_purge(args: argparse.Namespace) -> int:
+    """Delete idempotency records past their retention, ``--batch-size`` rows per transaction."""
+    store = _open_store(args.url)
+    try:
+        purged = store.purge_expired(now=time.time(), batch_size=args.batch_size)
+    finally:
+        store.close()
+    print(f"Purged {purged} expired idempotency record{'' if purged == 1 else 's'}.")
+    return 0
+
+
+def _add_webhook_and_store_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    webhooks = commands.add_parser("webhooks", help="test webhook endpoints")
+    webhook_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    sign = webhook_commands.add_parser(
+        "sign",
+        help="print a signed test delivery as a curl command for a local endpoint",
+        description="Print a delivery signed with the provider's configured webhook secret, as "
+        "a curl command. The signature's timestamp is now: run it within five minutes.",
+    )
+    sign.add_argument("provider", help="a provider name, e.g. mock")
+    sign.add_argument(
+        "--type",
+        default=WebhookEventType.PAYMENT_SUCCEEDED.value,
+        choices=[event_type.value for event_type in _EVENT_STATUSES],
+        help="the unified event type (default payment.succeeded)",
+    )
+    sign.add_argument(
+        "--url", help="where to post it (default http://127.0.0.1:8000/webhooks/PROVIDER)"
+    )
+    sign.add_argument("--amount", type=int, default=1299, help="in minor units (default 1299)")
+    sign.add_argument("--currency", default="USD", help="ISO 4217 code (default USD)")
+    sign.add_argument("--payment-id", help="the provider's payment id (default: a test id)")
+    sign.set_defaults(run=_webhooks_sign)
+
+    store = commands.add_parser("store", help="manage the idempotency store")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    init = store_commands.add_parser("init", help="create the store's tables")
+    init.add_argument("--url", required=True, help="e.g. sqlite:///unipay.db")
+    init.set_defaults(run=_store_init)
+    purge = store_commands.add_parser("purge", help="delete expired idempotency records")
+    purge.add_argument("--url", required=True, help="e.g. sqlite:///unipay.db")
+    purge.add_argument(
+        "--batch-size", type=int, default=1000, help="rows per transaction (default 1000)"
+    )
+    purge.set_defaults(run=_store_purge)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unipay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
     serve.set_defaults(run=_serve)
+    _add_webhook_and_store_commands(commands)
     return parser
 
 

@@ -146,7 +146,8 @@ class Provider(ABC):
         event JSON, so :meth:`verify_webhook` accepts it.
         """
         raise UnsupportedOperation(
-            f"Provider {self.name!r} cannot sign test webhook deliveries.",
+            f"Provider {self.name!r} cannot sign test webhook deliveries (its plugin does not "
+            "implement Provider.sign_test_delivery).",
             provider=self.name,
             operation="sign_test_delivery",
         )
