@@ -1,7 +1,7 @@
 """``unipay webhooks sign`` and ``unipay store init|purge``.
 
 Signing needs a provider plugin that implements ``Provider.sign_test_delivery``: the example
-provider (``acme``, installed from ``examples/unipay-example-provider``) does.
+provider (``acmepay``, installed from ``examples/unipay-example-provider``) does.
 """
 
 from __future__ import annotations
@@ -56,16 +56,16 @@ def acme_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sign_prints_a_delivery_the_provider_accepts(
     acme_env: None, capsys: pytest.CaptureFixture[str], event_type: WebhookEventType
 ) -> None:
-    argv = ["webhooks", "sign", "acme", "--type", event_type.value, "--amount", "4200"]
+    argv = ["webhooks", "sign", "acmepay", "--type", event_type.value, "--amount", "4200"]
     assert main([*argv, "--currency", "eur", "--payment-id", "ch_fromcli"]) == 0
     url, body, headers = parse_curl(capsys.readouterr().out)
-    assert url == "http://127.0.0.1:8000/webhooks/acme"
+    assert url == "http://127.0.0.1:8000/webhooks/acmepay"
     event = AcmeProvider(api_key="ak_test_cli", webhook_secrets=[SECRET]).verify_webhook(
         body, headers
     )
     assert event.type is event_type
     assert event.payment is not None
-    assert (event.payment.id, event.payment.amount) == ("acme:ch_fromcli", 4200)
+    assert (event.payment.id, event.payment.amount) == ("acmepay:ch_fromcli", 4200)
     assert event.payment.currency == "EUR"
 
 
@@ -74,7 +74,7 @@ def test_sign_explains_what_is_missing(
 ) -> None:
     monkeypatch.setenv("ACME_API_KEY", "ak_test_cli")
     monkeypatch.delenv("ACME_WEBHOOK_SECRET", raising=False)
-    assert main(["webhooks", "sign", "acme"]) == 1
+    assert main(["webhooks", "sign", "acmepay"]) == 1
     assert "ACME_WEBHOOK_SECRET" in capsys.readouterr().err
     assert main(["webhooks", "sign", "nosuchprovider"]) == 1
     assert "No provider named 'nosuchprovider'" in capsys.readouterr().err
@@ -82,9 +82,9 @@ def test_sign_explains_what_is_missing(
 
 @pytest.mark.slow
 async def test_signed_delivery_from_a_real_process_is_accepted_by_the_webhook_app() -> None:
-    url = "http://127.0.0.1:8000/hooks/acme"
+    url = "http://127.0.0.1:8000/hooks/acmepay"
     done = subprocess.run(
-        [str(UNIPAY), "webhooks", "sign", "acme", "--url", url],
+        [str(UNIPAY), "webhooks", "sign", "acmepay", "--url", url],
         env={**os.environ, **ACME_ENV},
         capture_output=True,
         text=True,
@@ -99,8 +99,8 @@ async def test_signed_delivery_from_a_real_process_is_accepted_by_the_webhook_ap
     app.on("payment.succeeded")(received.append)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        answer = await client.post("/acme", content=body, headers=headers)
-        again = await client.post("/acme", content=body, headers=headers)
+        answer = await client.post("/acmepay", content=body, headers=headers)
+        again = await client.post("/acmepay", content=body, headers=headers)
     assert answer.status_code == 200, answer.text
     assert again.status_code == 200
     assert [event.type for event in received] == [WebhookEventType.PAYMENT_SUCCEEDED]

@@ -38,7 +38,7 @@ def face(request: pytest.FixtureRequest, acme: AcmeProvider) -> Face:
 
 
 def _create(face: Face, **overrides: object) -> object:
-    params = {"provider": "acme", "amount": 1299, "currency": "EUR"}
+    params = {"provider": "acmepay", "amount": 1299, "currency": "EUR"}
     params.update(payment_method="pm_acme_success", **overrides)
     return face("create_payment", **params)
 
@@ -77,7 +77,7 @@ async def test_lost_answer_is_retried_with_the_same_key_and_charges_once(
 
 async def test_acme_errors_become_unipay_errors(face: Face, fake_acme: FakeAcmePay) -> None:
     with pytest.raises(PaymentNotFound) as missing:
-        await face("retrieve_payment", "acme:ch_0000")
+        await face("retrieve_payment", "acmepay:ch_0000")
     assert missing.value.request_id is not None
     assert missing.value.request_id.startswith("req_")
     payment = await _create(face, capture_method="manual")
@@ -104,7 +104,7 @@ def test_a_key_reused_with_other_parameters_is_refused_by_acme(acme: AcmeProvide
         # A fresh gateway store each time: only Acme Pay remembers the key.
         gateway = Gateway(providers=[acme], load_installed=False)
         return gateway.create_payment(
-            provider="acme", amount=amount, currency="USD", payment_method="pm_acme_success",
+            provider="acmepay", amount=amount, currency="USD", payment_method="pm_acme_success",
             idempotency_key=key,
         )  # fmt: skip
 
@@ -121,7 +121,7 @@ def test_the_api_key_never_shows(wire: respx.MockRouter, caplog: pytest.LogCaptu
     gateway = Gateway(providers=[provider], load_installed=False)
     with pytest.raises(AuthenticationFailed) as caught:
         gateway.create_payment(
-            provider="acme", amount=500, currency="USD", payment_method="pm_acme_success"
+            provider="acmepay", amount=500, currency="USD", payment_method="pm_acme_success"
         )
     error = caught.value
     assert "Invalid API key" in error.message
@@ -132,10 +132,10 @@ def test_the_api_key_never_shows(wire: respx.MockRouter, caplog: pytest.LogCaptu
 def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACME_API_KEY", raising=False)
     with pytest.raises(ProviderNotConfigured, match="ACME_API_KEY"):
-        Gateway(store="memory://").providers.get("acme")
+        Gateway(store="memory://").providers.get("acmepay")
     monkeypatch.setenv("ACME_API_KEY", API_KEY)
     monkeypatch.setenv("ACME_API_BASE", "http://127.0.0.1:9999")
-    provider = Gateway().providers.get("acme")
+    provider = Gateway().providers.get("acmepay")
     assert isinstance(provider, AcmeProvider)
     assert provider.api_base == "http://127.0.0.1:9999"
     with pytest.raises(ProviderNotConfigured, match="not an Acme Pay secret key"):
@@ -147,7 +147,7 @@ def test_webhooks_sent_by_acme_are_verified_and_unified(
 ) -> None:
     with Gateway(providers=[acme], load_installed=False) as gateway:
         payment = gateway.create_payment(
-            provider="acme", amount=800, currency="GBP", payment_method="pm_acme_success"
+            provider="acmepay", amount=800, currency="GBP", payment_method="pm_acme_success"
         )
         refund = gateway.refund_payment(payment.id)
     event = acme.verify_webhook(*fake_acme.delivery("refund.succeeded", refund.provider_refund_id))
@@ -172,6 +172,6 @@ def test_webhooks_need_the_right_secret(fake_acme: FakeAcmePay, wire: respx.Mock
 def _any_charge(fake: FakeAcmePay) -> str:
     with Gateway(providers=[AcmeProvider(api_key=API_KEY)], load_installed=False) as gateway:
         payment = gateway.create_payment(
-            provider="acme", amount=900, currency="USD", payment_method="pm_acme_success"
+            provider="acmepay", amount=900, currency="USD", payment_method="pm_acme_success"
         )
     return payment.provider_payment_id

@@ -1,6 +1,6 @@
 """unipay-example-provider: Acme Pay for unipay, the provider built in the plugin tutorial.
 
-Installed, it registers the provider ``acme`` through the ``unipay`` entry-point group.
+Installed, it registers the provider ``acmepay`` through the ``unipay`` entry-point group.
 """
 
 from __future__ import annotations
@@ -14,4 +14,4 @@ __all__ = ["AcmeProvider"]
 
 @hookimpl
 def unipay_register_providers(register: ProviderRegistrar) -> None:
-    register("acme", AcmeProvider.from_env)
+    register("acmepay", AcmeProvider.from_env)

@@ -58,7 +58,7 @@ class AcmeProvider(Provider):
         webhook_secrets: Sequence[str] = (),
         api_base: str = DEFAULT_API_BASE,
         timeout: float = 10.0,
-        name: str = "acme",
+        name: str = "acmepay",
     ) -> None:
         """
         Args:
@@ -88,7 +88,7 @@ class AcmeProvider(Provider):
         """Settings from ACME_API_KEY, ACME_WEBHOOK_SECRET (comma-separated) and ACME_API_BASE."""
         key = os.environ.get(API_KEY_ENV, "").strip()
         if not key:
-            raise ProviderNotConfigured("acme", API_KEY_ENV, "Use a test key (ak_test_...).")
+            raise ProviderNotConfigured("acmepay", API_KEY_ENV, "Use a test key (ak_test_...).")
         secrets = os.environ.get(WEBHOOK_SECRET_ENV, "")
         return cls(
             api_key=key,
