@@ -38,6 +38,7 @@ from unipay.models import (
     CreatePaymentRequest,
     RefundPaymentRequest,
 )
+from unipay.plugins import installed_plugins
 from unipay.testing.faces import Face
 from unipay_mock import MockProvider
 
@@ -142,7 +143,9 @@ def test_load_plugins_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("UNIPAY_DISABLE_PLUGINS", "stripe, other")
+    others = sorted({ep.name for ep in installed_plugins()} - {"mock"})
+    assert "stripe" in others
+    monkeypatch.setenv("UNIPAY_DISABLE_PLUGINS", ", ".join([*others, "not-installed"]))
     assert Gateway().providers.names() == ["mock"]
 
 

@@ -40,6 +40,7 @@ from unipay.models import (
     RefundPaymentRequest,
     RefundStatus,
     WebhookEvent,
+    WebhookEventType,
     payment_id,
 )
 from unipay.provider import OPERATIONS, CallContext, Capabilities, Provider
@@ -173,6 +174,13 @@ class MockProvider(Provider):
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         return webhooks.verify_delivery(self.name, body, headers, self._webhook_secrets)
+
+    def sign_test_delivery(
+        self, event_type: WebhookEventType, payment: Payment
+    ) -> tuple[bytes, dict[str, str]]:
+        """A delivery signed with the first (newest) secret, as the mock would send it."""
+        event = webhooks.payment_event(event_type, payment)
+        return webhooks.build_delivery(event, secret=self._webhook_secrets[0])
 
     async def averify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         # An HMAC over a small body: cheaper inline than a hop to a worker thread.

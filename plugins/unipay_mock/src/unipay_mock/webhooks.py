@@ -43,7 +43,7 @@ def refund_event(event_type: str | WebhookEventType, refund: Refund) -> dict[str
 def build_delivery(
     event: dict[str, Any],
     *,
-    secret: str,
+    secret: str | WebhookSecret,
     timestamp: int | None = None,
     msg_id: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
