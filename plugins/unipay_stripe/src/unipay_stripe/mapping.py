@@ -209,3 +209,38 @@ def refund_from_stripe(provider: str, refund: Mapping[str, Any]) -> Refund:
         metadata=_metadata(refund.get("metadata")),
         created_at=_timestamp(refund.get("created")),
     )
+
+
+def intent_from_payment(payment: Payment) -> dict[str, Any]:
+    """The PaymentIntent JSON Stripe would send for ``payment`` (for signed test deliveries)."""
+    currency = payment.currency
+    action = payment.next_action
+    return {
+        "id": payment.provider_payment_id,
+        "object": "payment_intent",
+        "amount": to_stripe_amount(payment.amount, currency),
+        "amount_capturable": to_stripe_amount(payment.amount_capturable, currency),
+        "amount_received": to_stripe_amount(payment.amount_received, currency),
+        "capture_method": payment.capture_method.value,
+        "created": int(payment.created_at.timestamp()),
+        "currency": currency.lower(),
+        "description": payment.description,
+        "last_payment_error": (
+            {"type": "card_error", "code": "card_declined", "decline_code": payment.decline_code}
+            if payment.decline_code
+            else None
+        ),
+        "livemode": False,
+        "metadata": dict(payment.metadata),
+        "next_action": (
+            {
+                "type": action.type,
+                "redirect_to_url": {"url": action.redirect_url, "return_url": action.return_url},
+            }
+            if action
+            else None
+        ),
+        "payment_method": payment.payment_method,
+        "receipt_email": payment.customer_email,
+        "status": payment.status.value,
+    }

@@ -27,6 +27,7 @@ from unipay.models import (
     Refund,
     RefundPaymentRequest,
     WebhookEvent,
+    WebhookEventType,
 )
 from unipay.provider import CallContext, Capabilities, Provider
 from unipay_stripe import mapping
@@ -189,6 +190,11 @@ class StripeProvider(Provider):
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         return self._webhooks.verify(body, headers)
+
+    def sign_test_delivery(
+        self, event_type: WebhookEventType, payment: Payment
+    ) -> tuple[bytes, dict[str, str]]:
+        return self._webhooks.sign_test_delivery(event_type, payment)
 
     # stripe's HTTPXClient leaves close() and close_async() unannotated.
     def close(self) -> None:

@@ -8,14 +8,18 @@ signatures; stripe's check accepts the delivery when any of them matches.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 
-from unipay.errors import ProviderNotConfigured, WebhookVerificationError
+from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
 from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
 from unipay_stripe import mapping
 
@@ -35,6 +39,14 @@ EVENT_TYPES: dict[str, WebhookEventType] = {
     "refund.updated": WebhookEventType.REFUND_UPDATED,
     "charge.refund.updated": WebhookEventType.REFUND_UPDATED,
     "refund.failed": WebhookEventType.REFUND_FAILED,
+}
+
+
+#: The Stripe event type sent for each unified payment event (for signed test deliveries).
+PAYMENT_EVENT_TYPES: dict[WebhookEventType, str] = {
+    unified: stripe_type
+    for stripe_type, unified in EVENT_TYPES.items()
+    if stripe_type.startswith("payment_intent.")
 }
 
 
@@ -71,6 +83,35 @@ class WebhookVerifier:
         else:
             raise self._refuse("; ".join(sorted(reasons)))
         return self._event(body)
+
+    def sign_test_delivery(
+        self, event_type: WebhookEventType, payment: Payment
+    ) -> tuple[bytes, dict[str, str]]:
+        """A ``payment_intent.*`` event about ``payment``, signed with the newest secret the way
+        Stripe signs (``t=<unix time>,v1=<HMAC-SHA256 of "t.body">``), like ``stripe trigger``."""
+        stripe_type = PAYMENT_EVENT_TYPES.get(event_type)
+        if stripe_type is None:
+            raise InvalidRequest(
+                f"Stripe sends no payment_intent event for {event_type.value!r}; use one of "
+                f"{', '.join(sorted(t.value for t in PAYMENT_EVENT_TYPES))}",
+                param="event_type",
+            )
+        if not self._secrets:
+            raise ProviderNotConfigured(self.provider, "STRIPE_WEBHOOK_SECRET")
+        now = int(time.time())
+        event = {
+            "id": f"evt_test_{secrets.token_hex(12)}",
+            "object": "event",
+            "type": stripe_type,
+            "created": now,
+            "livemode": False,
+            "data": {"object": mapping.intent_from_payment(payment)},
+        }
+        body = json.dumps(event, separators=(",", ":")).encode()
+        signed = f"{now}.".encode() + body
+        digest = hmac.new(self._secrets[0].encode(), signed, hashlib.sha256).hexdigest()
+        headers = {"content-type": "application/json", SIGNATURE_HEADER: f"t={now},v1={digest}"}
+        return body, headers
 
     def _refuse(self, reason: str) -> WebhookVerificationError:
         return WebhookVerificationError(
