@@ -4,4 +4,5 @@ import sys
 
 from unipay.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # documentation tools import this module; only run when executed
+    sys.exit(main())
