@@ -66,10 +66,18 @@ def _providers(args: argparse.Namespace) -> int:
     if not statuses:
         print("No providers installed. Try: pip install unipay-mock")
         return 0
-    for s in statuses:
-        source = f"{s.distribution} {s.version}" if s.distribution else s.plugin
-        state = "configured" if s.configured else f"not configured: {s.problem}"
-        print(f"{s.name:<12} {source:<24} {state}")
+    rows = [
+        (
+            s.name,
+            f"{s.distribution} {s.version}" if s.distribution else s.plugin,
+            "configured" if s.configured else f"not configured: {s.problem}",
+        )
+        for s in statuses
+    ]
+    name_width = max(len(row[0]) for row in rows)
+    source_width = max(len(row[1]) for row in rows)
+    for name, source, state in rows:
+        print(f"{name:<{name_width}}  {source:<{source_width}}  {state}")
     return 0
 
 
