@@ -144,7 +144,9 @@ def stripe_deliveries(count: int) -> list[Request]:
 
 @contextmanager
 def serve(factory: str) -> Iterator[int]:
-    """Run ``uvicorn --factory benchmarks.webhooks:<factory>`` on a free loopback port."""
+    """Run ``uvicorn --factory benchmarks.webhooks:<factory>`` (or ``module:factory``) on a free
+    loopback port."""
+    target = factory if ":" in factory else f"benchmarks.webhooks:{factory}"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -153,7 +155,7 @@ def serve(factory: str) -> Iterator[int]:
         "-m",
         "uvicorn",
         "--factory",
-        f"benchmarks.webhooks:{factory}",
+        target,
         "--host",
         "127.0.0.1",
         "--port",
