@@ -5,6 +5,10 @@ the completion (update the record, upsert the payment: one transaction), issued 
 SQLAlchemy on an engine configured the same way. For memory it is the mock provider called
 directly. Each worker process makes calls with fresh keys; throughput = all calls / slowest worker.
 
+Latency with many keys: the same call on two stores of the same database, one holding 1,000 keys
+and one 1,000,000 (filled by one INSERT .. SELECT over a generated series), alternating calls;
+the median per store must stay flat (ratio <= 1.2): every statement is a primary-key lookup.
+
     .venv/bin/python -m benchmarks.idempotency [--quick]   # PostgreSQL: UNIPAY_TEST_POSTGRES_URL
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -20,7 +25,7 @@ from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from benchmarks._report import Row, print_table
@@ -39,7 +44,12 @@ Work = Callable[[str], None]
 
 
 def _gateway_work(url: str, prefix: str) -> Work:
-    store = "memory://" if url == "memory://" else SQLStore(url, table_prefix=prefix)
+    return _gateway_work_on(
+        "memory://" if url == "memory://" else SQLStore(url, table_prefix=prefix)
+    )
+
+
+def _gateway_work_on(store: SQLStore | str) -> Work:
     gateway = Gateway(store=store, providers=[MockProvider()], load_installed=False)
 
     def work(key: str) -> None:
@@ -143,6 +153,58 @@ def throughput(kind: str, url: str, prefix: str, workers: int, calls: int) -> fl
     return workers * calls / slowest
 
 
+_SERIES = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
+    "SELECT i FROM n",
+    "postgresql": "SELECT generate_series(1, :count) AS i",
+}
+
+
+def fill(store: SQLStore, count: int) -> None:
+    """``count`` completed keys in the store's table, in one INSERT .. SELECT."""
+    store.get_payment("mock:none")  # creates the tables
+    table = f"{store.table_prefix}idempotency"
+    now = time.time()
+    series = _SERIES[store.engine.dialect.name]
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO {table} (scope, key, fingerprint, token, locked_at, expires_at, "  # noqa: S608 - our own prefix
+                f"result) SELECT 'operation', 'filler-' || i, :print, NULL, :now, :expires, "
+                f"'{{\"payment\":{{}}}}' FROM ({series}) AS series"
+            ),
+            {"count": count, "print": "f" * 64, "now": now, "expires": now + 86400},
+        )
+
+
+def latency_flat(url: str, prefix: str, calls: int) -> Row:
+    """Median create_payment latency with 1,000,000 keys stored over that with 1,000."""
+    small, large = (SQLStore(url, table_prefix=f"{prefix}{n}_") for n in ("k", "m"))
+    try:
+        fill(small, 1_000)
+        fill(large, 1_000_000)
+        works = [_gateway_work_on(store) for store in (small, large)]
+        times: list[list[float]] = [[], []]
+        for n in range(calls + 20):
+            for side, work in enumerate(works):
+                start = time.perf_counter()
+                work(uuid.uuid4().hex)
+                if n >= 20:  # the first calls warm connections and caches
+                    times[side].append(time.perf_counter() - start)
+        fewer, more = (statistics.median(t) for t in times)
+    finally:
+        for store in (small, large):
+            store.metadata.drop_all(store.engine)
+            store.close()
+    return Row(
+        "idempotent create_payment",
+        f"{small.engine.dialect.name}: latency 1M keys / 1k keys",
+        more / fewer,
+        "<= 1.2",
+        f"median {more * 1e6:,.0f} us vs {fewer * 1e6:,.0f} us",
+    )
+
+
 def run(quick: bool = False) -> list[Row]:
     calls = 100 if quick else 400
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
@@ -168,6 +230,8 @@ def run(quick: bool = False) -> list[Row]:
                         detail=f"{ours:,.0f} vs {floor:,.0f} calls/s",
                     )
                 )
+            if name != "memory":
+                rows.append(latency_flat(url, prefix, calls))
     finally:
         if postgres:
             drop = SQLStore(postgres, table_prefix=prefix)
