@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
+# The storage tests' stores and race workers, reused rather than rewritten.
+from ..storage.conftest import postgres_store, sqlite_store  # noqa: F401, TID252
+from ..storage.test_concurrency import workers  # noqa: F401, TID252
+
 _KEY = pytest.StashKey["Tally"]()
 
 
@@ -41,7 +45,9 @@ def tally(pytestconfig: pytest.Config) -> Tally:
     return pytestconfig.stash.setdefault(_KEY, Tally())
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     found = config.stash.get(_KEY, None)
     if found is not None:
         terminalreporter.write_line(found.line())

@@ -20,7 +20,12 @@ from unipay.storage import SQLStore
 from unipay.storage.base import Claim
 from unipay_mock import MockProvider
 
-CHARGE = {"provider": "mock", "amount": 4200, "currency": "USD", "payment_method": "pm_card_visa"}
+CHARGE: dict[str, Any] = {
+    "provider": "mock",
+    "amount": 4200,
+    "currency": "USD",
+    "payment_method": "pm_card_visa",
+}
 POINTS = ("before_claim", "after_claim", "after_provider", "after_complete")
 
 

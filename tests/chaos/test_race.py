@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from ..storage.conftest import postgres_store, sqlite_store  # noqa: F401 - fixtures
-from ..storage.test_concurrency import workers  # noqa: F401 - fixture
 from .conftest import Tally
 
 ROUNDS = 50

@@ -16,7 +16,6 @@ from unipay import Gateway, IdempotencyPolicy, Payment
 from unipay.storage import SQLStore
 from unipay_mock import Ledger, MockProvider
 
-from ..storage.conftest import postgres_store, sqlite_store  # noqa: F401 - fixtures
 from .conftest import Tally
 from .crasher import CHARGE, POINTS
 
