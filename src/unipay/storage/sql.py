@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -133,6 +134,7 @@ class SQLStore(Store):
         self._refunds = tables[f"{table_prefix}refunds"]
         self._tables_ready = not create_tables
         self._tables_lock = threading.Lock()
+        self._take = self._claim_statement()
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -151,30 +153,18 @@ class SQLStore(Store):
     ) -> Claim:
         records = self._records
         token = uuid.uuid4().hex
-        fresh = {
-            "scope": scope,
-            "key": key,
-            "fingerprint": fingerprint,
-            "token": token,
-            "locked_at": now,
-            "expires_at": now + retention,
-            "result": None,
+        params = {
+            "p_scope": scope,
+            "p_key": key,
+            "p_fingerprint": fingerprint,
+            "p_token": token,
+            "p_now": now,
+            "p_expires_at": now + retention,
+            "p_stale_before": now - lock_timeout,
         }
-        take = self._upsert(
-            records,
-            fresh,
-            where=or_(
-                records.c.expires_at <= now,
-                and_(
-                    records.c.result.is_(None),
-                    records.c.fingerprint == fingerprint,
-                    records.c.locked_at <= now - lock_timeout,
-                ),
-            ),
-        ).returning(records.c.token)
         while True:
             with self._begin() as connection:
-                if connection.execute(take).scalar() == token:
+                if connection.execute(self._take, params).scalar() == token:
                     return Claim(ClaimState.CLAIMED, token=token)
             with self._begin() as connection:
                 row = connection.execute(
@@ -280,6 +270,29 @@ class SQLStore(Store):
             self.engine.dispose()
 
     # --- machinery ----------------------------------------------------------------------------
+
+    def _claim_statement(self) -> Insert:
+        """The claim's upsert, built once with bound parameters: building it per call cost about
+        a fifth of a SQLite call (SQLAlchemy then finds the compiled form in its cache)."""
+        records = self._records
+        fresh: dict[str, Any] = {
+            "scope": bindparam("p_scope"),
+            "key": bindparam("p_key"),
+            "fingerprint": bindparam("p_fingerprint"),
+            "token": bindparam("p_token"),
+            "locked_at": bindparam("p_now"),
+            "expires_at": bindparam("p_expires_at"),
+            "result": None,
+        }
+        where = or_(
+            records.c.expires_at <= bindparam("p_now"),
+            and_(
+                records.c.result.is_(None),
+                records.c.fingerprint == bindparam("p_fingerprint"),
+                records.c.locked_at <= bindparam("p_stale_before"),
+            ),
+        )
+        return self._upsert(records, fresh, where=where).returning(records.c.token)
 
     def _upsert_payment(self, connection: Connection, payment: Payment) -> None:
         data = payment.model_copy(update={"replayed": False}).model_dump_json()
