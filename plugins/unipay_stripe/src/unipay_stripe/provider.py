@@ -33,6 +33,7 @@ from unipay.provider import CallContext, Capabilities, Provider
 from unipay_stripe import mapping
 from unipay_stripe.currencies import MINIMUM_AMOUNTS
 from unipay_stripe.errors import translate
+from unipay_stripe.transport import PooledHTTPXClient
 from unipay_stripe.webhooks import WebhookVerifier
 
 SECRET_KEY_ENV = "STRIPE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -83,6 +84,7 @@ class StripeProvider(Provider):
         api_base: str | None = None,
         allow_live: bool = False,
         timeout: float = 30.0,
+        max_connections: int = 100,
         name: str = "stripe",
     ) -> None:
         """
@@ -92,13 +94,15 @@ class StripeProvider(Provider):
             api_base: another API address, e.g. a local Stripe-compatible mock server.
             allow_live: accept live-mode keys; without it only test keys are accepted.
             timeout: seconds per HTTP request.
+            max_connections: concurrent connections of the async face, spread over small pools
+                (see :mod:`unipay_stripe.transport`).
         """
         self.name = name
         self.live = _check_key(name, api_key, allow_live)
         self.api_base = api_base or stripe.DEFAULT_API_BASE
         self._secret = api_key
         self._webhooks = WebhookVerifier(name, webhook_secrets)
-        self._http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+        self._http = PooledHTTPXClient(timeout=timeout, max_connections=max_connections)
         # The gateway retries transient failures with the same idempotency key, with backoff and
         # its own attempt budget; SDK retries underneath would multiply those attempts.
         self.client = stripe.StripeClient(
