@@ -7,14 +7,16 @@ same 1,000 payments: unipay's ``AsyncGateway`` over ``StripeProvider(api_base=..
 stripe-python's async client directly (target: unipay at most 1.15x its time), and stripe-python's
 sync client in a pool of 32 threads (target: unipay async at least 3x faster).
 
-Connection pools: stripe's ``HTTPXClient`` builds its ``httpx.AsyncClient`` with httpx's default
-limits, 100 connections of which only 20 are kept alive, so under load every returned connection
-beyond 20 idle ones is closed and the next request reconnects. Both async clients get the same
-pool of 100 connections, all kept alive (``pooled``; stripe's HTTPXClient takes no limits). Not
-more: httpcore 1.0's pool does work proportional to idle connections x all connections, and to
-queued requests x connections, each time a request starts or ends; that bookkeeping, not unipay
-nor stripe, is what the async clients spend most of their CPU on here, and 1,000 connections were
-slower than 100 (41 vs 47 payments/s). See docs/performance.md.
+Connection pools: unipay's StripeProvider spreads its async requests over ten pools of ten
+connections (``unipay_stripe.transport``): httpcore 1.0's pool re-examines every connection
+against every queued request whenever a request starts or ends, and with one pool of 100 that
+bookkeeping used most of the CPU. stripe-python's async client is measured on the same transport,
+so that ratio is unipay's own cost, and once more on its stock HTTPXClient (one pool of 100).
+
+On this 2-core machine all the clients are CPU-bound at 50 ms, the server included (it shares the
+cores): 32 threads already reach the rate at which the CPU saturates, so async cannot be 3x
+faster here. A second run against a 200 ms server, where 32 threads are bound by latency
+(32 / 0.2 s = 160 requests/s), shows the gap async closes.
 
     .venv/bin/python -m benchmarks.concurrency [--quick]     # about 30 s
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +41,12 @@ from benchmarks.stripe_overhead import KEY, _direct_async, _direct_sync, _unipay
 from benchmarks.webhooks import serve
 from unipay import AsyncGateway
 from unipay_stripe import StripeProvider
+from unipay_stripe.transport import PooledHTTPXClient
 
 LATENCY = 0.050
+#: A second, slower server shows where 32 threads are bound by latency rather than by CPU.
+SLOW_LATENCY = 0.200
+LATENCY_ENV = "UNIPAY_BENCH_LATENCY"
 THREADS = 32
 CONNECTIONS = 100
 FAKE = Path(__file__).parents[1] / "plugins" / "unipay_stripe" / "tests" / "fake_stripe.py"
@@ -60,6 +67,7 @@ def _fake_stripe() -> ModuleType:
 def stripe_server() -> Any:
     """An ASGI app answering as Stripe would (the tests' FakeStripe), 50 ms late."""
     fake = _fake_stripe().FakeStripe()
+    latency = float(os.environ.get(LATENCY_ENV, LATENCY))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -77,7 +85,7 @@ def stripe_server() -> Any:
             content=body,
         )
         fake.requests.clear()  # its request log would only grow
-        await asyncio.sleep(LATENCY)
+        await asyncio.sleep(latency)
         response = fake.handle(request)
         headers = [(k.encode(), v.encode()) for k, v in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status_code,
@@ -104,8 +112,7 @@ def _client(base: str, http: stripe.HTTPXClient) -> stripe.StripeClient:
 
 
 async def _unipay(base: str, payments: int) -> float:
-    provider = StripeProvider(api_key=KEY, api_base=base)
-    pooled(provider._http, CONNECTIONS)
+    provider = StripeProvider(api_key=KEY, api_base=base, max_connections=CONNECTIONS)
     async with AsyncGateway(providers=[provider], load_installed=False) as gateway:
         await asyncio.gather(*(_unipay_async(gateway) for _ in range(THREADS)))  # warm up
         start = time.perf_counter()
@@ -113,8 +120,14 @@ async def _unipay(base: str, payments: int) -> float:
         return time.perf_counter() - start
 
 
-async def _stripe_async(base: str, payments: int) -> float:
-    http = pooled(stripe.HTTPXClient(), CONNECTIONS)
+async def _stripe_async(base: str, payments: int, *, stock: bool = False) -> float:
+    """stripe-python's async client on the same sharded pool as unipay's (so the ratio is
+    unipay's own cost), or with ``stock`` on its stock HTTPXClient, one pool of 100."""
+    http = (
+        pooled(stripe.HTTPXClient(), CONNECTIONS)
+        if stock
+        else PooledHTTPXClient(timeout=80, max_connections=CONNECTIONS)
+    )
     client = _client(base, http)
     await asyncio.gather(*(_direct_async(client) for _ in range(THREADS)))
     start = time.perf_counter()
@@ -136,23 +149,41 @@ def _stripe_threads(base: str, payments: int) -> float:
     return elapsed
 
 
+def _race(payments: int, latency: float) -> tuple[float, float, float, float]:
+    """Seconds for ``payments`` through each client, against a server ``latency`` late."""
+    os.environ[LATENCY_ENV] = str(latency)  # read by the server process at start
+    try:
+        with serve("benchmarks.concurrency:stripe_server") as port:
+            base = f"http://127.0.0.1:{port}"
+            unipay = asyncio.run(_unipay(base, payments))
+            stripe_async = asyncio.run(_stripe_async(base, payments))
+            stock = asyncio.run(_stripe_async(base, payments, stock=True))
+            threads = _stripe_threads(base, payments)
+    finally:
+        del os.environ[LATENCY_ENV]
+    return unipay, stripe_async, stock, threads
+
+
 def run(quick: bool = False) -> list[Row]:
     payments = 200 if quick else 1000
-    with serve("benchmarks.concurrency:stripe_server") as port:
-        base = f"http://127.0.0.1:{port}"
-        unipay = asyncio.run(_unipay(base, payments))
-        stripe_async = asyncio.run(_stripe_async(base, payments))
-        threads = _stripe_threads(base, payments)
+    unipay, stripe_async, stock, threads = _race(payments, LATENCY)
+    slow_payments = payments // 2
+    slow_unipay, _, _, slow_threads = _race(slow_payments, SLOW_LATENCY)
 
-    def rate(seconds: float) -> str:
-        return f"{payments / seconds:,.0f} payments/s"
+    def rate(count: int, seconds: float) -> str:
+        return f"{count / seconds:,.0f} payments/s"
 
     name = f"{payments} payments, 50 ms/request"
+    slow = f"{slow_payments} payments, 200 ms/request"
     return [
         Row(name, "unipay async / stripe async", unipay / stripe_async, "<= 1.15",
-            f"{rate(unipay)} vs {rate(stripe_async)}"),
+            f"{rate(payments, unipay)} vs {rate(payments, stripe_async)}"),
         Row(name, f"stripe sync {THREADS} threads / unipay async", threads / unipay, ">= 3x",
-            f"{rate(threads)} vs {rate(unipay)}"),
+            f"{rate(payments, threads)} vs {rate(payments, unipay)}"),
+        Row(name, "stripe async, one pool of 100 / unipay async", stock / unipay, "",
+            f"{rate(payments, stock)} vs {rate(payments, unipay)}"),
+        Row(slow, f"stripe sync {THREADS} threads / unipay async", slow_threads / slow_unipay, "",
+            f"{rate(slow_payments, slow_threads)} vs {rate(slow_payments, slow_unipay)}"),
     ]  # fmt: skip
 
 
