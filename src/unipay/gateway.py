@@ -36,6 +36,7 @@ from unipay.idempotency import (
     decode_result,
     encode_result,
     fingerprint,
+    release_claim,
 )
 from unipay.models import (
     CancelPaymentRequest,
@@ -273,7 +274,7 @@ class _GatewayCore:
             self._after(call, None, declined)
             raise
         except Exception as error:
-            yield from self._release(key, token)
+            yield from release_claim(self.store, OPERATION_SCOPE, key, token)
             self._after(call, None, error)
             raise
         if isinstance(result, Refund):
@@ -338,16 +339,6 @@ class _GatewayCore:
                 f"({type(exc).__name__}). Retry with the same idempotency key {key!r} after "
                 "the lock timeout: the provider deduplicates it, so nothing is charged twice."
             ) from exc
-
-    def _release(self, key: str, token: str) -> Flow[None]:
-        try:
-            yield Call(self.store, "release", (OPERATION_SCOPE, key, token))
-        except Exception:
-            logger.warning(
-                "could not release idempotency key %r; it unlocks after the lock timeout",
-                key,
-                exc_info=True,
-            )
 
     def _call_provider(
         self,

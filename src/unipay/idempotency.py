@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from unipay._flow import Call, Flow
 from unipay.errors import InvalidRequest, PaymentDeclined
 from unipay.models import Payment, Refund
+
+if TYPE_CHECKING:
+    from unipay.storage.base import Store
+
+logger = logging.getLogger("unipay")
 
 KEY_MAX_LENGTH = 255
 OPERATION_SCOPE = "operation"
@@ -65,6 +72,20 @@ class RetryPolicy:
 def _require(condition: bool, param: str, rule: str) -> None:
     if not condition:
         raise InvalidRequest(f"{param} {rule}", param=param)
+
+
+def release_claim(store: Store, scope: str, key: str, token: str) -> Flow[None]:
+    """Give a claimed key back so a retry runs again. A store that fails here is logged, not
+    raised: the caller's own error matters more, and the claim unlocks after the lock timeout."""
+    try:
+        yield Call(store, "release", (scope, key, token))
+    except Exception:
+        logger.warning(
+            "could not release %s key %r; it unlocks after the lock timeout",
+            scope,
+            key,
+            exc_info=True,
+        )
 
 
 def check_key(key: str) -> str:

@@ -22,7 +22,7 @@ import pluggy
 
 from unipay._flow import Call, Flow
 from unipay.errors import WebhookVerificationError
-from unipay.idempotency import WEBHOOK_SCOPE
+from unipay.idempotency import WEBHOOK_SCOPE, release_claim
 from unipay.models import WebhookEvent, WebhookEventType
 from unipay.provider import Provider
 from unipay.storage.base import ClaimState, Store
@@ -131,14 +131,7 @@ def deliver(
         yield from _keep_records(ctx.store, event)
         yield Call(ctx.handlers, "dispatch", (event,))
     except Exception as error:
-        try:
-            yield Call(ctx.store, "release", (WEBHOOK_SCOPE, key, token))
-        except Exception:
-            logger.warning(
-                "could not release webhook event %s; it unlocks after the lock timeout",
-                key,
-                exc_info=True,
-            )
+        yield from release_claim(ctx.store, WEBHOOK_SCOPE, key, token)
         raise HandlerFailed(event) from error
     outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
     yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome), {"now": ctx.clock()})
