@@ -354,3 +354,33 @@ def test_public_method_signatures_are_the_flows() -> None:
     assert "idempotency_key" in signature.parameters
     assert inspect.iscoroutinefunction(AsyncGateway.create_payment)
     assert not inspect.iscoroutinefunction(Gateway.create_payment)
+
+
+async def test_a_retried_refund_replays_where_only_one_refund_is_allowed(
+    make_face: Callable[..., Face],
+) -> None:
+    plugin = LedgerPlugin()  # no partial or multiple refunds
+    face = make_face(plugins=[plugin])
+    payment = await face("create_payment", provider="ledger", amount=500, currency="USD")
+    key = f"refund-{uuid.uuid4()}"
+    first = await face("refund_payment", payment.id, amount=500, idempotency_key=key)
+    again = await face("refund_payment", payment.id, amount=500, idempotency_key=key)
+    assert again.replayed and again.id == first.id
+    assert [op for op, _ in plugin.provider.calls].count("refund_payment") == 1
+    with pytest.raises(UnsupportedOperation, match="more than one refund"):
+        await face("refund_payment", payment.id)
+
+
+async def test_a_retried_full_capture_by_amount_replays_without_partial_capture(
+    make_face: Callable[..., Face],
+) -> None:
+    whole_only = MockProvider(name="wholeonly")
+    whole_only.capabilities = Capabilities(manual_capture=True, cancel=True)
+    face = make_face(providers=[whole_only])
+    payment = await face(
+        "create_payment", provider="wholeonly", amount=500, currency="USD", capture_method="manual"
+    )
+    key = f"capture-{uuid.uuid4()}"
+    first = await face("capture_payment", payment.id, amount=500, idempotency_key=key)
+    again = await face("capture_payment", payment.id, amount=500, idempotency_key=key)
+    assert again.replayed and again.amount_received == first.amount_received == 500

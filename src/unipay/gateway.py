@@ -162,11 +162,16 @@ class _GatewayCore:
         """Capture an authorized payment: all of it, or ``amount`` (the rest is released)."""
         request = parse_request(CapturePaymentRequest, {"amount": amount})
         target, provider_id = self._route(payment_id)
+        check = None
         if request.amount is not None and not target.capabilities.partial_capture:
-            known = yield Call(self.store, "get_payment", (payment_id,))
-            if known is None or request.amount != known.amount_capturable:
-                raise _unsupported(target, "capture_payment", "partial capture", "amount")
-        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+
+            def check(known: Payment | None) -> None:
+                if known is None or request.amount != known.amount_capturable:
+                    raise _unsupported(target, "capture_payment", "partial capture", "amount")
+
+        return (
+            yield from self._mutate(Payment, target, provider_id, request, idempotency_key, check)
+        )
 
     def _cancel_payment(
         self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None
@@ -194,17 +199,19 @@ class _GatewayCore:
         )
         target, provider_id = self._route(payment_id)
         caps = target.capabilities
-        known: Payment | None = yield Call(self.store, "get_payment", (payment_id,))
-        if (
-            request.amount is not None
-            and not caps.partial_refunds
-            and (known is None or request.amount != known.amount_refundable)
-        ):
-            raise _unsupported(target, "refund_payment", "partial refunds", "amount")
-        if known is not None and known.amount_refunded > 0 and not caps.multiple_refunds:
-            raise _unsupported(target, "refund_payment", "more than one refund per payment")
+
+        def check(known: Payment | None) -> None:
+            if (
+                request.amount is not None
+                and not caps.partial_refunds
+                and (known is None or request.amount != known.amount_refundable)
+            ):
+                raise _unsupported(target, "refund_payment", "partial refunds", "amount")
+            if known is not None and known.amount_refunded > 0 and not caps.multiple_refunds:
+                raise _unsupported(target, "refund_payment", "more than one refund per payment")
+
         return (
-            yield from self._mutate(Refund, target, provider_id, request, idempotency_key, known)
+            yield from self._mutate(Refund, target, provider_id, request, idempotency_key, check)
         )
 
     def _retrieve_payment(self, payment_id: str) -> Flow[Payment]:
@@ -242,8 +249,11 @@ class _GatewayCore:
         provider_id: str | None,
         request: BaseModel,
         key: str | None,
-        known: Payment | None = None,
+        check: Callable[[Payment | None], None] | None = None,
     ) -> Flow[R]:
+        """The shared path of every mutating call. ``check`` sees the stored payment and refuses
+        what its state rules out; it runs only once the key is ours, so a replay never re-checks
+        against the state its own first run produced."""
         operation = _OPERATION_OF[type(request)]
         key = uuid.uuid4().hex if key is None else check_key(key)
         claim = yield from self._claim(
@@ -266,7 +276,11 @@ class _GatewayCore:
         )
         # Retries must end well inside the lock: past it, another caller may take the key over.
         retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
+        known: Payment | None = None
         try:
+            if check is not None:
+                known = yield Call(self.store, "get_payment", (call.payment_id,))
+                check(known)
             self.plugin_manager.hook.unipay_before_operation(call=call)
             result: R = yield from self._call_provider(target, operation, args, key, retry_until)
         except PaymentDeclined as declined:
