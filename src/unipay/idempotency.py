@@ -88,14 +88,33 @@ def release_claim(store: Store, scope: str, key: str, token: str) -> Flow[None]:
         )
 
 
+#: What a key may hold (docs/idempotency.md, "What a key may contain"): what an HTTP header
+#: carries unchanged (no control characters; outer spaces would be trimmed) and every store keeps.
+KEY_RULE = (
+    f"1 to {KEY_MAX_LENGTH} printable ASCII characters (letters, digits, punctuation, and "
+    "spaces between them), without control characters, line breaks or non-ASCII characters"
+)
+
+
 def check_key(key: str) -> str:
-    if not isinstance(key, str) or not 1 <= len(key) <= KEY_MAX_LENGTH:
-        raise InvalidRequest(
-            f"idempotency_key must be a string of 1 to {KEY_MAX_LENGTH} characters; "
-            "a UUID4 is a good choice",
-            param="idempotency_key",
-        )
-    return key
+    """The key, if every store and transport can carry it; else InvalidRequest, which no retry
+    fixes. The message says what is wrong and what is allowed, never the key itself."""
+    if not isinstance(key, str):
+        problem = f"it is a {type(key).__name__}, not a string"
+    elif not 1 <= len(key) <= KEY_MAX_LENGTH:
+        problem = f"it has {len(key)} characters"
+    elif not key.isascii():
+        problem = "it holds a non-ASCII character"
+    elif not key.isprintable():  # for ASCII: 0x00-0x1F and 0x7F (NUL, tab, CR, LF, ...)
+        problem = "it holds a control character or a line break"
+    elif key[0] == " " or key[-1] == " ":
+        problem = "it starts or ends with a space"
+    else:
+        return key
+    raise InvalidRequest(
+        f"idempotency_key must be {KEY_RULE}; {problem}. A UUID4 is a good choice.",
+        param="idempotency_key",
+    )
 
 
 def fingerprint(operation: str, provider: str, target: str | None, request: BaseModel) -> str:

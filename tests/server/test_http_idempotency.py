@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from unipay import AsyncGateway, hookimpl
+from unipay.errors import InvalidRequest
 from unipay.hookspecs import OperationCall
+from unipay.idempotency import check_key
 from unipay.server import create_app
 from unipay_mock import MockProvider
 
@@ -124,27 +126,78 @@ async def test_a_refund_replays_without_refunding_twice(client: httpx.AsyncClien
     assert payment["amount_refunded"] == 500
 
 
+def gateway_message(key: str) -> str:
+    """What the gateway says about this key: the server must say the same."""
+    with pytest.raises(InvalidRequest) as caught:
+        check_key(key)
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        pytest.param(b"", "", id="empty"),
+        pytest.param(b"x" * 256, "x" * 256, id="too long"),
+        pytest.param('"cl\u00e9"'.encode(), "cl\u00c3\u00a9", id="non-ASCII quoted"),
+        # HTTP/1.1 headers arrive as Latin-1: UTF-8 bytes become other non-ASCII characters.
+        pytest.param("cl\u00e9".encode(), "cl\u00c3\u00a9", id="non-ASCII (UTF-8)"),
+        pytest.param(b"tab\there", "tab\there", id="tab"),
+        pytest.param(b"order\x0142", "order\x0142", id="control character"),
+        pytest.param(b"order\x7f", "order\x7f", id="DEL"),
+        pytest.param(b"order\x0042", "order\x0042", id="NUL"),
+        pytest.param(b"order\n42", "order\n42", id="LF"),
+        pytest.param(b"order\r42", "order\r42", id="CR"),
+        pytest.param(b"order\r\n42", "order\r\n42", id="CRLF"),
+        pytest.param(b'" order-42"', " order-42", id="leading space inside quotes"),
+        pytest.param(b'"order-42 "', "order-42 ", id="trailing space inside quotes"),
+    ],
+)
+async def test_a_key_the_gateway_refuses_is_400_with_the_gateways_message(
+    client: httpx.AsyncClient, gateway: AsyncGateway, header: bytes, key: str
+) -> None:
+    response = await client.post("/payments", json=BODY, headers={b"Idempotency-Key": header})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == gateway_message(key)
+    assert "printable ASCII" in error["message"]
+    assert error["param"] == "Idempotency-Key"
+    assert error["code"] == "idempotency_key_invalid"
+    assert error["retriable"] is False
+    mock = gateway.providers.get("mock")
+    assert isinstance(mock, MockProvider)
+    assert mock.ledger.count_payments() == 0
+
+
 @pytest.mark.parametrize(
     "header",
     [
-        "",
-        "x" * 256,
         '"unterminated',
         '"trailing" junk',
         'in"side',
         '"bad \\escape"',
-        "tab\there",
     ],
 )
-async def test_a_malformed_key_is_400_and_nothing_is_charged(
+async def test_a_malformed_header_is_400_and_nothing_is_charged(
     client: httpx.AsyncClient, gateway: AsyncGateway, header: str
 ) -> None:
     response = await client.post("/payments", json=BODY, headers={"Idempotency-Key": header})
     assert response.status_code == 400
-    assert response.json()["error"]["param"] in ("Idempotency-Key", "idempotency_key")
+    assert response.json()["error"]["param"] == "Idempotency-Key"
     mock = gateway.providers.get("mock")
     assert isinstance(mock, MockProvider)
     assert mock.ledger.count_payments() == 0
+
+
+async def test_a_key_with_inner_spaces_and_punctuation_is_one_key_bare_or_quoted(
+    client: httpx.AsyncClient, gateway: AsyncGateway
+) -> None:
+    key = "order 42 / attempt #1 (a+b=c)"
+    bare = await client.post("/payments", json=BODY, headers={"Idempotency-Key": key})
+    quoted = await client.post("/payments", json=BODY, headers={"Idempotency-Key": f'"{key}"'})
+    assert bare.status_code == quoted.status_code == 201
+    assert quoted.headers["Idempotent-Replayed"] == "true"
+    assert quoted.json()["id"] == bare.json()["id"]
+    assert charges(gateway, key) == 1
 
 
 class ClaimSignal:

@@ -2,7 +2,8 @@
 
 The draft makes the value a Structured Field string (``Idempotency-Key: "8e03978e-..."``); the
 sandbox's users sent it bare (``Idempotency-Key: 7b6a1e4b-...``). Both are accepted and mean the
-same key. Length and the rest of the rules are the gateway's (:func:`unipay.idempotency.check_key`).
+same key. What the key may contain is the gateway's rule (:func:`unipay.idempotency.check_key`),
+checked here too so that a bad header is a 400 with the gateway's message before anything runs.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from typing import Annotated
 from fastapi import Header
 
 from unipay.errors import InvalidRequest
+from unipay.idempotency import KEY_RULE, check_key
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-_VISIBLE_ASCII = frozenset(chr(c) for c in range(0x20, 0x7F))
 
 
 def parse_key(value: str | None) -> str | None:
@@ -24,13 +24,19 @@ def parse_key(value: str | None) -> str | None:
     if value is None:
         return None
     text = value.strip(" \t")
-    if not set(text) <= _VISIBLE_ASCII:
-        raise _malformed("may hold visible ASCII characters only")
     if not text.startswith('"'):
         if '"' in text or "\\" in text:
             raise _malformed("must be a bare token or a quoted string")
-        return text
-    return _unquote(text)
+        return _checked(text)
+    return _checked(_unquote(text))
+
+
+def _checked(key: str) -> str:
+    """The gateway's rule and message, naming the header (what an HTTP client must fix)."""
+    try:
+        return check_key(key)
+    except InvalidRequest as error:
+        raise InvalidRequest(error.message, param=HEADER, code="idempotency_key_invalid") from None
 
 
 def _unquote(text: str) -> str:
@@ -70,8 +76,7 @@ def idempotency_key(
             alias=HEADER,
             description="Makes the POST safe to retry: the same key and body get the first "
             "answer again (with Idempotent-Replayed: true) and never a second charge. "
-            "1-255 visible ASCII characters, bare or as a quoted string; a UUID4 is a good "
-            "choice.",
+            f"{KEY_RULE}; bare or as a quoted string. A UUID4 is a good choice.",
         ),
     ] = None,
 ) -> str | None:
