@@ -167,3 +167,105 @@ def test_unknown_objects_keep_only_the_raw_payload(provider: StripeProvider) -> 
     unified = provider.verify_webhook(body, headers)
     assert unified.type is WebhookEventType.OTHER
     assert (unified.payment, unified.refund, unified.data) == (None, None, event)
+
+
+@pytest.mark.parametrize(
+    ("legacy", "status"),
+    [
+        ("requires_source", PaymentStatus.REQUIRES_PAYMENT_METHOD),
+        ("requires_source_action", PaymentStatus.REQUIRES_ACTION),
+    ],
+)
+def test_statuses_of_api_versions_before_2019_02_11_are_read(
+    provider: StripeProvider, legacy: str, status: PaymentStatus
+) -> None:
+    event = fixture("event_payment_intent_succeeded")
+    event["type"] = "payment_intent.requires_action"
+    event["data"]["object"]["status"] = legacy
+    unified = provider.verify_webhook(*signed_event(event))
+    assert unified.payment is not None and unified.payment.status is status
+
+
+def _intent_event(**changes: object) -> dict[str, object]:
+    event = fixture("event_payment_intent_succeeded")
+    event["data"]["object"].update(changes)
+    event["data"]["object"] = {k: v for k, v in event["data"]["object"].items() if v != "DROP"}
+    return event
+
+
+def _refund_event(**changes: object) -> dict[str, object]:
+    event = fixture("event_refund_failed")
+    event["type"] = "refund.updated"
+    event["data"]["object"].update(changes)
+    return event
+
+
+def _charge_event(**changes: object) -> dict[str, object]:
+    event = fixture("event_charge_refunded")
+    event["data"]["object"].update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (_intent_event(status="requires_teleport"), "status 'requires_teleport' is none of"),
+        (_intent_event(currency="DROP"), "the payment_intent has no 'currency'"),
+        (_intent_event(currency=840), "'currency' is not a currency code: 840"),
+        (_intent_event(amount="20.00"), "'amount' is not an integer: '20.00'"),
+        (_intent_event(metadata=["order", "42"]), "'metadata' is not an object"),
+        (_intent_event(next_action="redirect"), "'next_action' is not an object"),
+        (_intent_event(created=10**20), "'created' is not a Unix time"),
+        (_refund_event(status="reversed"), "the refund's status 'reversed' is none of"),
+        (_refund_event(currency=None), "the refund has no 'currency'"),
+        (_charge_event(refunds={"data": "re_1"}), "'refunds.data' is not a list of refunds"),
+    ],
+)
+def test_a_signed_event_unipay_maps_but_cannot_read_is_refused_with_the_reason(
+    provider: StripeProvider, event: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(WebhookVerificationError) as caught:
+        provider.verify_webhook(*signed_event(event))
+    message = str(caught.value)
+    assert reason in message
+    assert f"Stripe event {event['id']!r} ({event['type']!r}) is signed" in message
+    assert "API version" in message  # the fix to look at
+    assert WEBHOOK_SECRET not in message
+
+
+def test_an_unmapped_event_whose_object_cannot_be_read_is_still_delivered(
+    provider: StripeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = _intent_event(status="requires_teleport")
+    event["type"] = "payment_intent.created"
+    unified = provider.verify_webhook(*signed_event(event))
+    assert (unified.type, unified.payment, unified.refund) == (T.OTHER, None, None)
+    assert unified.data == event
+    assert "requires_teleport" in caplog.text and "without a unified payment" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": 42, "type": "payment_intent.succeeded", "data": {"object": {}}},
+        {"id": "evt_1", "type": ["payment_intent.succeeded"], "data": {"object": {}}},
+        {"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": "pi_1"}},
+        {"id": "evt_1", "type": "payment_intent.succeeded", "data": [], "created": 1},
+        {"id": "evt_1", "type": "x", "data": {"object": {}}, "created": "yesterday"},
+        {"id": "evt_1", "type": "x", "data": {"object": {}}, "created": 10**30},
+        ["evt_1"],
+        "evt_1",
+    ],
+)
+def test_signed_json_that_is_not_a_stripe_event_is_refused(
+    provider: StripeProvider, event: object
+) -> None:
+    body = json.dumps(event).encode()
+    with pytest.raises(WebhookVerificationError, match="not a Stripe event"):
+        provider.verify_webhook(body, {"Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET)})
+
+
+def test_deeply_nested_signed_json_is_refused(provider: StripeProvider) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(WebhookVerificationError, match="not a Stripe event"):
+        provider.verify_webhook(body, {"Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET)})

@@ -108,107 +108,226 @@ def _amount_for(amount: int, currency: str | None) -> int:
 
 # --- responses ------------------------------------------------------------------------------
 
+#: PaymentIntent statuses of API versions before 2019-02-11, by their current names. An account
+#: or webhook endpoint still pinned to such a version keeps sending them
+#: (https://docs.stripe.com/upgrades#2019-02-11).
+LEGACY_PAYMENT_STATUSES: dict[str, PaymentStatus] = {
+    "requires_source": PaymentStatus.REQUIRES_PAYMENT_METHOD,
+    "requires_source_action": PaymentStatus.REQUIRES_ACTION,
+}
 
-def _timestamp(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC) if value else datetime.now(UTC)
+_KNOWN_REASONS = frozenset(r.value for r in RefundReason)
 
 
-def _id_of(value: Any) -> str | None:
-    """An expandable field: an id string, an expanded object, or null."""
+class UnreadableObject(ValueError):
+    """A Stripe object lacks a field unipay reads, or holds a value unipay does not know.
+
+    Webhooks turn it into a refusal with this message as the reason, so the message names the
+    object and the field and shows at most a short excerpt of a value (never a whole payload).
+    """
+
+
+def excerpt(value: Any) -> str:
+    """A value as an error message may show it: its repr, cut at 40 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _text(obj: Mapping[str, Any], name: str, kind: str) -> str | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise UnreadableObject(f"the {kind}'s {name!r} is not a string: {excerpt(value)}")
+
+
+def _required_text(obj: Mapping[str, Any], name: str, kind: str) -> str:
+    value = _text(obj, name, kind)
+    if not value:
+        raise UnreadableObject(f"the {kind} has no {name!r}")
+    return value
+
+
+def _integer(obj: Mapping[str, Any], name: str, kind: str, default: int | None = 0) -> int:
+    value = obj.get(name)
+    if value is None and default is not None:
+        return default
+    if value is None:
+        raise UnreadableObject(f"the {kind} has no {name!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UnreadableObject(f"the {kind}'s {name!r} is not an integer: {excerpt(value)}")
+    return value
+
+
+def _object(obj: Mapping[str, Any], name: str, kind: str) -> Mapping[str, Any]:
+    """A nested object, or ``{}`` for null."""
+    value = obj.get(name)
+    if value is None:
+        return {}
     if isinstance(value, Mapping):
-        return str(value["id"])
-    return None if value is None else str(value)
+        return value
+    raise UnreadableObject(f"the {kind}'s {name!r} is not an object: {excerpt(value)}")
 
 
-def _metadata(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (value or {}).items()}
+def _currency(obj: Mapping[str, Any], kind: str) -> str:
+    value = obj.get("currency")
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha():
+        return value.upper()
+    if value is None:
+        raise UnreadableObject(f"the {kind} has no 'currency'")
+    raise UnreadableObject(f"the {kind}'s 'currency' is not a currency code: {excerpt(value)}")
+
+
+def _timestamp(obj: Mapping[str, Any], name: str, kind: str) -> datetime:
+    seconds = _integer(obj, name, kind)
+    if not seconds:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise UnreadableObject(
+            f"the {kind}'s {name!r} is not a Unix time: {excerpt(seconds)}"
+        ) from None
+
+
+def _id_of(obj: Mapping[str, Any], name: str, kind: str) -> str | None:
+    """An expandable field: an id string, an expanded object, or null."""
+    value = obj.get(name)
+    if isinstance(value, Mapping):
+        return _required_text(value, "id", f"{kind}'s {name}")
+    return _text(obj, name, kind)
+
+
+def _metadata(obj: Mapping[str, Any], kind: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _object(obj, "metadata", kind).items()}
+
+
+def _payment_status(intent: Mapping[str, Any]) -> PaymentStatus:
+    value = intent.get("status")
+    if isinstance(value, str):
+        if value in LEGACY_PAYMENT_STATUSES:
+            return LEGACY_PAYMENT_STATUSES[value]
+        if value in PaymentStatus._value2member_map_:
+            return PaymentStatus(value)
+    raise UnreadableObject(
+        f"the payment_intent's status {excerpt(value)} is none of "
+        f"{', '.join([*PaymentStatus, *LEGACY_PAYMENT_STATUSES])}"
+    )
+
+
+def _refund_status(refund: Mapping[str, Any]) -> RefundStatus:
+    value = refund.get("status") or "pending"
+    if isinstance(value, str) and value in RefundStatus._value2member_map_:
+        return RefundStatus(value)
+    raise UnreadableObject(
+        f"the refund's status {excerpt(value)} is none of {', '.join(RefundStatus)}"
+    )
 
 
 def _next_action(intent: Mapping[str, Any]) -> NextAction | None:
-    action = intent.get("next_action")
+    action = _object(intent, "next_action", "payment_intent")
     if not action:
         return None
-    redirect = action.get("redirect_to_url") or {}
+    redirect = _object(action, "redirect_to_url", "next_action")
     return NextAction(
-        type=str(action.get("type") or "redirect_to_url"),
-        redirect_url=redirect.get("url"),
-        return_url=redirect.get("return_url"),
+        type=_text(action, "type", "next_action") or "redirect_to_url",
+        redirect_url=_text(redirect, "url", "redirect_to_url"),
+        return_url=_text(redirect, "return_url", "redirect_to_url"),
     )
 
 
 def payment_from_intent(provider: str, intent: Mapping[str, Any]) -> Payment:
-    """A Stripe PaymentIntent as a unified Payment.
+    """A Stripe PaymentIntent as a unified Payment; :class:`UnreadableObject` if it is not one.
 
     ``amount_refunded`` comes from the expanded ``latest_charge``; where the charge is not expanded
     (webhook payloads) it is reported as 0.
     """
-    currency = str(intent["currency"]).upper()
+    kind = "payment_intent"
+    currency = _currency(intent, kind)
     charge = intent.get("latest_charge")
-    refunded = charge.get("amount_refunded", 0) if isinstance(charge, Mapping) else 0
-    error = intent.get("last_payment_error") or {}
-    method = intent.get("capture_method")
+    refunded = (
+        _integer(charge, "amount_refunded", "latest_charge") if isinstance(charge, Mapping) else 0
+    )
+    error = _object(intent, "last_payment_error", kind)
     return Payment(
         provider=provider,
-        provider_payment_id=str(intent["id"]),
-        status=PaymentStatus(intent["status"]),
-        amount=from_stripe_amount(int(intent["amount"]), currency),
+        provider_payment_id=_required_text(intent, "id", kind),
+        status=_payment_status(intent),
+        amount=from_stripe_amount(_integer(intent, "amount", kind, default=None), currency),
         currency=currency,
-        amount_capturable=from_stripe_amount(int(intent.get("amount_capturable") or 0), currency),
-        amount_received=from_stripe_amount(int(intent.get("amount_received") or 0), currency),
-        amount_refunded=from_stripe_amount(int(refunded), currency),
-        capture_method=CaptureMethod.MANUAL if method == "manual" else CaptureMethod.AUTOMATIC,
-        customer_email=intent.get("receipt_email"),
-        payment_method=_id_of(intent.get("payment_method")),
-        description=intent.get("description"),
-        metadata=_metadata(intent.get("metadata")),
+        amount_capturable=from_stripe_amount(_integer(intent, "amount_capturable", kind), currency),
+        amount_received=from_stripe_amount(_integer(intent, "amount_received", kind), currency),
+        amount_refunded=from_stripe_amount(refunded, currency),
+        capture_method=(
+            CaptureMethod.MANUAL
+            if intent.get("capture_method") == "manual"
+            else CaptureMethod.AUTOMATIC
+        ),
+        customer_email=_text(intent, "receipt_email", kind),
+        payment_method=_id_of(intent, "payment_method", kind),
+        description=_text(intent, "description", kind),
+        metadata=_metadata(intent, kind),
         next_action=_next_action(intent),
-        decline_code=error.get("decline_code") or error.get("code") if error else None,
-        created_at=_timestamp(intent.get("created")),
+        decline_code=(
+            _text(error, "decline_code", "last_payment_error")
+            or _text(error, "code", "last_payment_error")
+        ),
+        created_at=_timestamp(intent, "created", kind),
     )
 
 
 def payment_from_charge(provider: str, charge: Mapping[str, Any]) -> Payment | None:
     """The payment a Charge belongs to, as far as the charge tells (for ``charge.*`` events)."""
-    intent_id = _id_of(charge.get("payment_intent"))
+    kind = "charge"
+    intent_id = _id_of(charge, "payment_intent", kind)
     if intent_id is None:
         return None
-    currency = str(charge["currency"]).upper()
+    currency = _currency(charge, kind)
     captured = bool(charge.get("captured"))
-    amount = int(charge["amount"])
+    amount = from_stripe_amount(_integer(charge, "amount", kind, default=None), currency)
     return Payment(
         provider=provider,
         provider_payment_id=intent_id,
         status=PaymentStatus.SUCCEEDED if captured else PaymentStatus.REQUIRES_CAPTURE,
-        amount=from_stripe_amount(amount, currency),
+        amount=amount,
         currency=currency,
-        amount_capturable=0 if captured else from_stripe_amount(amount, currency),
-        amount_received=from_stripe_amount(int(charge.get("amount_captured") or 0), currency),
-        amount_refunded=from_stripe_amount(int(charge.get("amount_refunded") or 0), currency),
-        customer_email=charge.get("receipt_email"),
-        payment_method=_id_of(charge.get("payment_method")),
-        description=charge.get("description"),
-        metadata=_metadata(charge.get("metadata")),
-        created_at=_timestamp(charge.get("created")),
+        amount_capturable=0 if captured else amount,
+        amount_received=from_stripe_amount(_integer(charge, "amount_captured", kind), currency),
+        amount_refunded=from_stripe_amount(_integer(charge, "amount_refunded", kind), currency),
+        customer_email=_text(charge, "receipt_email", kind),
+        payment_method=_id_of(charge, "payment_method", kind),
+        description=_text(charge, "description", kind),
+        metadata=_metadata(charge, kind),
+        created_at=_timestamp(charge, "created", kind),
     )
 
 
 def refund_from_stripe(provider: str, refund: Mapping[str, Any]) -> Refund:
     """A Stripe Refund as a unified Refund; reasons Stripe sets itself map to None."""
-    currency = str(refund["currency"]).upper()
+    kind = "refund"
+    currency = _currency(refund, kind)
     reason = refund.get("reason")
-    known_reasons = {r.value for r in RefundReason}
-    intent_id = _id_of(refund.get("payment_intent")) or _id_of(refund.get("charge")) or ""
+    intent_id = _id_of(refund, "payment_intent", kind) or _id_of(refund, "charge", kind) or ""
     return Refund(
         provider=provider,
-        provider_refund_id=str(refund["id"]),
+        provider_refund_id=_required_text(refund, "id", kind),
         payment_id=payment_id(provider, intent_id),
-        amount=from_stripe_amount(int(refund["amount"]), currency),
+        amount=from_stripe_amount(_integer(refund, "amount", kind, default=None), currency),
         currency=currency,
-        status=RefundStatus(refund.get("status") or "pending"),
-        reason=RefundReason(str(reason)) if reason in known_reasons else None,
-        metadata=_metadata(refund.get("metadata")),
-        created_at=_timestamp(refund.get("created")),
+        status=_refund_status(refund),
+        reason=RefundReason(reason)
+        if isinstance(reason, str) and reason in _KNOWN_REASONS
+        else None,
+        metadata=_metadata(refund, kind),
+        created_at=_timestamp(refund, "created", kind),
     )
+
+
+def refund_of_charge(provider: str, charge: Mapping[str, Any]) -> Refund | None:
+    """The newest refund a Charge lists (``refunds.data[0]``), when the charge lists any."""
+    refunds = _object(charge, "refunds", "charge").get("data") or []
+    if not isinstance(refunds, list) or not all(isinstance(r, Mapping) for r in refunds[:1]):
+        raise UnreadableObject("the charge's 'refunds.data' is not a list of refunds")
+    return refund_from_stripe(provider, refunds[0]) if refunds else None
 
 
 def intent_from_payment(payment: Payment) -> dict[str, Any]:

@@ -4,6 +4,11 @@ turned into unified :class:`~unipay.models.WebhookEvent` objects.
 Nothing in a payload is read before its signature checks out. Several secrets are tried in turn
 (rolling a secret leaves two valid for a while), and one header may carry several ``v1``
 signatures; stripe's check accepts the delivery when any of them matches.
+
+A signed event is never a crash: an event of a type unipay maps whose object it cannot read (a
+status it does not know, a missing currency) is refused with that reason, so the endpoint answers
+400 and the log says why; an event of any other type is delivered as ``other`` without a unified
+payment or refund when its object cannot be read.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -18,10 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
+from pydantic import ValidationError
 
 from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
 from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
 from unipay_stripe import mapping
+
+logger = logging.getLogger("unipay.stripe")
 
 #: Seconds a signature stays valid (stripe's default, stated here so it is visible).
 TOLERANCE = 300
@@ -40,6 +49,11 @@ EVENT_TYPES: dict[str, WebhookEventType] = {
     "charge.refund.updated": WebhookEventType.REFUND_UPDATED,
     "refund.failed": WebhookEventType.REFUND_FAILED,
 }
+
+
+#: What reading an event's object may raise besides ``UnreadableObject``: a value pydantic
+#: refuses (a ``ValueError``) or a shape the readers did not foresee.
+_UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, OSError)
 
 
 #: The Stripe event type sent for each unified payment event (for signed test deliveries).
@@ -108,10 +122,8 @@ class WebhookVerifier:
             "data": {"object": mapping.intent_from_payment(payment)},
         }
         body = json.dumps(event, separators=(",", ":")).encode()
-        signed = f"{now}.".encode() + body
-        digest = hmac.new(self._secrets[0].encode(), signed, hashlib.sha256).hexdigest()
-        headers = {"content-type": "application/json", SIGNATURE_HEADER: f"t={now},v1={digest}"}
-        return body, headers
+        signature = sign(body, self._secrets[0], timestamp=now)
+        return body, {"content-type": "application/json", SIGNATURE_HEADER: signature}
 
     def _refuse(self, reason: str) -> WebhookVerificationError:
         return WebhookVerificationError(
@@ -123,21 +135,41 @@ class WebhookVerifier:
     def _event(self, body: bytes) -> WebhookEvent:
         try:
             event = json.loads(body)
-            kind = str(event["type"])
-            obj: Mapping[str, Any] = event["data"]["object"]
-            event_id = str(event["id"])
-        except (ValueError, KeyError, TypeError):
+            kind, event_id, obj = event["type"], event["id"], event["data"]["object"]
+            created = datetime.fromtimestamp(int(event.get("created") or 0), UTC)
+        except (*_UNREADABLE, RecursionError):
             raise self._refuse("the signed body is not a Stripe event") from None
-        payment, refund = self._unified(obj)
+        if not (isinstance(kind, str) and isinstance(event_id, str) and isinstance(obj, Mapping)):
+            raise self._refuse("the signed body is not a Stripe event")
+        unified = EVENT_TYPES.get(kind, WebhookEventType.OTHER)
+        try:
+            payment, refund = self._unified(obj)
+        except _UNREADABLE as error:
+            reason = _reason(error)
+            if unified is not WebhookEventType.OTHER:
+                raise WebhookVerificationError(
+                    f"Stripe event {mapping.excerpt(event_id)} ({mapping.excerpt(kind)}) is "
+                    f"signed, but unipay cannot read it: {reason}. unipay-stripe reads objects "
+                    "as API versions from 2019-02-11 on write them: check the API version of the "
+                    "webhook endpoint in the Stripe dashboard, or report the event to unipay.",
+                    provider=self.provider,
+                ) from None
+            logger.warning(
+                "Stripe event %s (%s) delivered without a unified payment or refund: %s",
+                mapping.excerpt(event_id),
+                mapping.excerpt(kind),
+                reason,
+            )
+            payment, refund = None, None
         return WebhookEvent(
             id=event_id,
             provider=self.provider,
-            type=EVENT_TYPES.get(kind, WebhookEventType.OTHER),
+            type=unified,
             provider_type=kind,
             data=event,
             payment=payment,
             refund=refund,
-            created_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+            created_at=created,
         )
 
     def _unified(self, obj: Mapping[str, Any]) -> tuple[Payment | None, Refund | None]:
@@ -148,10 +180,28 @@ class WebhookVerifier:
         if kind == "refund":
             return None, mapping.refund_from_stripe(self.provider, obj)
         if kind == "charge":
-            refunds = (obj.get("refunds") or {}).get("data") or []
-            refund = mapping.refund_from_stripe(self.provider, refunds[0]) if refunds else None
+            refund = mapping.refund_of_charge(self.provider, obj)
             return mapping.payment_from_charge(self.provider, obj), refund
         return None, None
+
+
+def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> str:
+    """A ``Stripe-Signature`` value for ``body``, made as Stripe makes it:
+    ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the endpoint secret>``."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+def _reason(error: Exception) -> str:
+    """What is wrong with an object, without repeating the payload (pydantic's text would)."""
+    if isinstance(error, mapping.UnreadableObject):
+        return str(error)
+    if isinstance(error, ValidationError):
+        first = error.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"the unified {error.title} refuses {where or 'it'}: {first['msg']}"
+    return f"its object has an unexpected shape ({type(error).__name__})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
