@@ -4,7 +4,9 @@ No web framework: mount it in Starlette or FastAPI, put it next to Django's ASGI
 serve it alone with uvicorn or hypercorn. Answers:
 
 * 200 processed, or a duplicate of a processed event (handlers not run again);
-* 400 bad signature or malformed payload (handlers never called), or a bad Content-Length;
+* 400 bad signature or malformed payload (handlers never called), or a bad Content-Length; also
+  whatever else the provider's plugin raises while verifying and reading a delivery, except a
+  transient unipay error: the same bytes would fail again, so 5xx (retry) would be a lie;
 * 404 unknown provider (or one without webhooks); 405 anything but POST; 413 body too large;
 * 409 the same event is being handled by another delivery right now: the provider retries
   later and then gets 200 (the first succeeded) or runs the handlers (the first failed);
@@ -12,7 +14,7 @@ serve it alone with uvicorn or hypercorn. Answers:
   provider's redelivery runs the handlers again.
 
 One log line per delivery on ``unipay.webhooks``: provider, event id, type, outcome, status,
-duration; never a secret or a payload.
+duration, and for a refusal the reason; never a secret or a payload.
 """
 
 from __future__ import annotations
@@ -21,20 +23,21 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from unipay._flow import arun
+from unipay._flow import Call, Flow, arun, run
 from unipay.errors import (
     InvalidRequest,
     ProviderNotConfigured,
     ProviderNotFound,
+    UnipayError,
     UnsupportedOperation,
     WebhookVerificationError,
 )
 from unipay.gateway import AsyncGateway, Gateway
-from unipay.models import WebhookEventType
+from unipay.models import WebhookEvent, WebhookEventType
 from unipay.provider import Provider
 from unipay.webhooks.delivery import (
     DeliveryContext,
@@ -71,6 +74,8 @@ class _Report:
     outcome: str = "-"
     status: int = 0
     error: BaseException | None = None
+    #: Why a delivery was refused: shown in the log line, never the payload.
+    reason: str = ""
 
 
 class WebhookApp:
@@ -172,9 +177,17 @@ class WebhookApp:
                 return _error(report, 400, "bad_request", "Content-Length is not a number.")
             return _error(report, 413, "too_large", f"The limit is {self.max_body_size} bytes.")
         try:
-            delivered = await arun(deliver(self._context, provider, body, headers))
+            # deliver() reads only the guard's name and verify step, which _Guarded provides.
+            guarded = cast(Provider, _Guarded(provider))
+            delivered = await arun(deliver(self._context, guarded, body, headers))
         except WebhookVerificationError as rejected:
+            report.reason = rejected.message
             return _error(report, 400, rejected.code, rejected.message)
+        except _Unreadable as unreadable:
+            report.reason = unreadable.reason
+            refusal = _error(report, 400, unreadable.code, unreadable.message)
+            report.outcome = "unreadable"
+            return refusal
         except (UnsupportedOperation, ProviderNotConfigured) as unable:
             logger.warning("webhook for provider %s refused: %s", provider.name, unable.message)
             return _error(report, 404, "not_found", "No provider receives webhooks here.")
@@ -208,6 +221,95 @@ class WebhookApp:
         if not provider.capabilities.webhooks:
             return None
         return provider
+
+
+class _Unreadable(Exception):
+    """The provider's plugin raised while verifying or reading a delivery."""
+
+    def __init__(self, reason: str, code: str, message: str) -> None:
+        super().__init__(reason)
+        self.reason, self.code, self.message = reason, code, message
+
+
+class _Guarded:
+    """The provider as the delivery flow sees it, with a verify step that fails only in ways the
+    app answers correctly.
+
+    A plugin that cannot read a delivery (a bug, a payload shape it never met) would otherwise
+    surface as a 500, and providers redeliver a 5xx for days although the same bytes fail every
+    time. Anything it raises becomes :class:`_Unreadable` (400, the reason logged), except unipay
+    errors that already have their answer or are transient (``retriable``: the provider's API
+    or the store is down, and a redelivery may succeed).
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.name = provider.name
+
+    async def averify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        try:
+            event = await arun(_verify(self.provider, body, headers))
+        except Exception as error:
+            unreadable = self._unreadable(error)
+            if unreadable is None:
+                raise
+            raise unreadable from error
+        return self._checked(event)
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """The same, for a flow driven synchronously."""
+        try:
+            event = run(_verify(self.provider, body, headers))
+        except Exception as error:
+            unreadable = self._unreadable(error)
+            if unreadable is None:
+                raise
+            raise unreadable from error
+        return self._checked(event)
+
+    def _unreadable(self, error: Exception) -> _Unreadable | None:
+        """What the app answers for ``error``, or None to let it through as it is."""
+        plugin = type(self.provider).__name__
+        if isinstance(
+            error, WebhookVerificationError | UnsupportedOperation | ProviderNotConfigured
+        ):
+            return None
+        if isinstance(error, UnipayError):
+            if error.retriable:
+                return None
+            reason = f"{plugin}.verify_webhook raised {type(error).__name__}: {error.message}"
+            return _Unreadable(reason, error.code, error.message)
+        # Only the type and the place: the exception's text may quote the payload.
+        reason = f"{plugin}.verify_webhook raised {type(error).__name__} {_place(error)}"
+        return _Unreadable(reason, "unreadable_delivery", _UNREADABLE)
+
+    def _checked(self, event: object) -> WebhookEvent:
+        if not isinstance(event, WebhookEvent):
+            plugin = type(self.provider).__name__
+            reason = f"{plugin}.verify_webhook returned {type(event).__name__}, not a WebhookEvent"
+            raise _Unreadable(reason, "unreadable_delivery", _UNREADABLE)
+        return event
+
+
+_UNREADABLE = "The provider's plugin could not read this delivery; the receiver's log says why."
+
+
+def _verify(provider: Provider, body: bytes, headers: Mapping[str, str]) -> Flow[WebhookEvent]:
+    """The provider's verify step, run as every effect runs (``averify_webhook`` when defined)."""
+    event: WebhookEvent = yield Call(provider, "verify_webhook", (body, headers))
+    return event
+
+
+def _place(error: BaseException) -> str:
+    """Where an exception was raised: ``(at package/module.py:12 in function)``."""
+    trace = error.__traceback__
+    if trace is None:
+        return ""
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    code = trace.tb_frame.f_code
+    path = "/".join(code.co_filename.replace("\\", "/").split("/")[-2:])
+    return f"(at {path}:{trace.tb_lineno} in {code.co_name})"
 
 
 def _route_path(scope: Scope) -> str:
@@ -258,6 +360,8 @@ def _error(
 
 def _log(report: _Report, seconds: float) -> None:
     level = logging.ERROR if report.status >= 500 else logging.INFO
+    if report.outcome == "unreadable":
+        level = logging.WARNING  # a plugin that cannot read what its provider sends
     if not logger.isEnabledFor(level):
         return
     fields = {
@@ -268,10 +372,12 @@ def _log(report: _Report, seconds: float) -> None:
         "status": report.status,
         "duration_ms": round(seconds * 1000, 2),
     }
+    if report.reason:
+        fields["reason"] = report.reason
     logger.log(
         level,
         "webhook %s",
-        " ".join(f"{k}={v}" for k, v in fields.items()),
+        " ".join(f"{k}={json.dumps(v) if k == 'reason' else v}" for k, v in fields.items()),
         extra={"webhook": fields},
         exc_info=report.error,
     )
