@@ -72,8 +72,9 @@ def verify_delivery(
     try:
         payload = json.loads(body)
         return to_event(provider, delivery.msg_id, payload)
-    except (ValueError, TypeError, KeyError, ValidationError):
-        # The pydantic text repeats the input; the message says only what is wrong.
+    except (ValueError, TypeError, KeyError, ValidationError, RecursionError):
+        # The pydantic text repeats the input; the message says only what is wrong. A signed
+        # body nested too deeply for json is unreadable too, not a server error.
         raise WebhookVerificationError(
             "Webhook rejected: the body is not a mock event ({'type', 'timestamp', 'data'}).",
             provider=provider,
