@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from unipay import models
 from unipay.errors import InvalidRequest
 from unipay.models import (
+    CancelPaymentRequest,
+    CapturePaymentRequest,
+    ConfirmPaymentRequest,
     CreatePaymentRequest,
     Payment,
     PaymentStatus,
+    RefundPaymentRequest,
     looks_like_card_number,
     parse_request,
     split_id,
@@ -150,3 +162,287 @@ def test_a_payment_whose_id_disagrees_is_refused() -> None:
                 "currency": "USD",
             }
         )
+
+
+# --- full matches: "$" also matched before a trailing newline --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("customer_email", "a@b.co\n"),
+        ("payment_method", "pm_card_visa\n"),
+        ("provider", "mock\n"),
+    ],
+)
+def test_a_trailing_newline_is_refused(field: str, value: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        create(**{field: value})
+    assert caught.value.param == field
+
+
+@pytest.mark.parametrize(
+    "bad", ["mock\n:pi_1", "mock:pi_1\n", "mock:pi\x00_1", "mock:pi_1\r\nX: y"]
+)
+def test_a_payment_id_with_a_line_break_or_nul_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidRequest, match="unipay id such as 'mock:pi_123'"):
+        split_id(bad)
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "demo@example.com",
+        "first.last+tag@mail.example.co.uk",
+        "o'brien@example.ie",
+        "jos\u00e9@\u00e9cole.example",
+        "x" * 64 + "@example.com",
+    ],
+)
+def test_real_addresses_are_accepted(good: str) -> None:
+    assert create(customer_email=good).customer_email == good
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a@b..",
+        "a@b.",
+        "a@.b",
+        "a@b..co",
+        "a@b",
+        "@b.co",
+        "a@@b.co",
+        "a@b@c.co",
+        "a b@c.co",
+        "a\x00b@c.co",
+        "a@c.co\x00",
+        "a\tb@c.co",
+        "a@c.co\r\n",
+        "a\x1b@c.co",
+        "a\x85@c.co",
+        "x" * 65 + "@example.com",
+    ],
+)
+def test_malformed_addresses_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        create(customer_email=bad)
+    assert caught.value.param == "customer_email"
+
+
+# --- control characters --------------------------------------------------------------------
+
+LINE_FIELDS: list[tuple[type[BaseModel], str, Callable[[str], dict[str, Any]]]] = [
+    (CreatePaymentRequest, "return_url", lambda text: {"return_url": text}),
+    (ConfirmPaymentRequest, "return_url", lambda text: {"return_url": text}),
+    (CreatePaymentRequest, "customer_email", lambda text: {"customer_email": text}),
+    (CreatePaymentRequest, "metadata", lambda text: {"metadata": {text: "v"}}),
+    (RefundPaymentRequest, "metadata", lambda text: {"metadata": {text: "v"}}),
+]
+PROSE_FIELDS: list[tuple[type[BaseModel], str, Callable[[str], dict[str, Any]]]] = [
+    (CreatePaymentRequest, "description", lambda text: {"description": text}),
+    (CreatePaymentRequest, "metadata", lambda text: {"metadata": {"note": text}}),
+    (RefundPaymentRequest, "metadata", lambda text: {"metadata": {"note": text}}),
+]
+
+
+def request(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """``model`` from ``data``, with what a create needs besides."""
+    if model is CreatePaymentRequest:
+        data = {"provider": "mock", "amount": 1299, "currency": "USD", **data}
+    return parse_request(model, data)
+
+
+def field_id(target: tuple[type[BaseModel], str, Any]) -> str:
+    return f"{target[0].__name__}.{target[1]}"
+
+
+CONTROLS = st.characters(categories=["Cc"]) | st.sampled_from(["\u2028", "\u2029"])
+
+
+@pytest.mark.parametrize("target", LINE_FIELDS, ids=[field_id(t) for t in LINE_FIELDS])
+@given(control=CONTROLS, where=st.integers(0, 2))
+def test_a_control_character_in_a_one_line_field_is_refused(
+    target: tuple[type[BaseModel], str, Callable[[str], dict[str, Any]]], control: str, where: int
+) -> None:
+    model, param, place = target
+    text = ["{}a@example.com", "a@exa{}mple.com", "a@example.com{}"][where].format(control)
+    with pytest.raises(InvalidRequest, match="control character") as caught:
+        request(model, place(text))
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize("target", PROSE_FIELDS, ids=[field_id(t) for t in PROSE_FIELDS])
+@given(control=st.characters(categories=["Cc"], exclude_characters="\t\r\n"))
+def test_a_control_character_in_prose_is_refused_but_tabs_and_line_breaks_are_fine(
+    target: tuple[type[BaseModel], str, Callable[[str], dict[str, Any]]], control: str
+) -> None:
+    model, param, place = target
+    request(model, place("Line one,\tcolumn\r\nline two\nline three"))
+    with pytest.raises(InvalidRequest, match="control character") as caught:
+        request(model, place(f"Line one{control}"))
+    assert caught.value.param == param
+
+
+# --- card numbers, in every field -----------------------------------------------------------
+
+
+def luhn_check_digit(body: str) -> str:
+    """The digit that makes ``body`` + digit pass the Luhn check (written here independently)."""
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        value = int(char)
+        if position % 2 == 0:  # doubled once the check digit is appended
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return str(-total % 10)
+
+
+@st.composite
+def written_cards(draw: st.DrawFn) -> tuple[str, str]:
+    """A Luhn-valid 13-19 digit number, and as written: whole, or split by spaces or dashes."""
+    length = draw(st.integers(13, 19))
+    body = draw(st.text("0123456789", min_size=length - 1, max_size=length - 1))
+    digits = body + luhn_check_digit(body)
+    gaps = draw(
+        st.lists(st.sampled_from(["", "", " ", "-"]), min_size=length - 1, max_size=length - 1)
+    )
+    return digits, digits[0] + "".join(gap + d for gap, d in zip(gaps, digits[1:], strict=True))
+
+
+#: Text around a card: any printable text but '[' and ']' (metadata keys refuse those first). The
+#: characters right next to it are not digits (digits glued on make another, longer number).
+SURROUNDING = st.characters(
+    codec="utf-8", categories=["L", "M", "N", "P", "S", "Zs"], exclude_characters="[]"
+)
+BESIDE = st.characters(codec="utf-8", categories=["L", "P", "S", "Zs"], exclude_characters="[]")
+
+FREE_TEXT: list[tuple[type[BaseModel], str, int, Callable[[str], dict[str, Any]]]] = [
+    (CreatePaymentRequest, "description", 1000, lambda text: {"description": text}),
+    (CreatePaymentRequest, "return_url", 2048, lambda text: {"return_url": text}),
+    (ConfirmPaymentRequest, "return_url", 2048, lambda text: {"return_url": text}),
+    (CreatePaymentRequest, "customer_email", 512, lambda text: {"customer_email": text}),
+    (CreatePaymentRequest, "payment_method", 254, lambda text: {"payment_method": text}),
+    (ConfirmPaymentRequest, "payment_method", 254, lambda text: {"payment_method": text}),
+    (CreatePaymentRequest, "metadata", 40, lambda text: {"metadata": {text: "v"}}),
+    (CreatePaymentRequest, "metadata", 500, lambda text: {"metadata": {"note": text}}),
+    (RefundPaymentRequest, "metadata", 40, lambda text: {"metadata": {text: "v"}}),
+    (RefundPaymentRequest, "metadata", 500, lambda text: {"metadata": {"note": text}}),
+]
+
+
+@pytest.mark.parametrize(
+    "target",
+    FREE_TEXT,
+    ids=[f"{m.__name__}.{p}<={n}" for m, p, n, _ in FREE_TEXT],
+)
+@given(card=written_cards(), data=st.data())
+def test_a_card_number_anywhere_in_free_text_is_refused_and_never_echoed(
+    target: tuple[type[BaseModel], str, int, Callable[[str], dict[str, Any]]],
+    card: tuple[str, str],
+    data: st.DataObject,
+) -> None:
+    model, param, limit, place = target
+    digits, written = card
+    room = limit - len(written) - 2
+    before = data.draw(st.text(SURROUNDING, max_size=min(room, 40)), label="before")
+    after = data.draw(st.text(SURROUNDING, max_size=min(room - len(before), 40)), label="after")
+    text = before + data.draw(BESIDE) + written + data.draw(BESIDE) + after
+    with pytest.raises(InvalidRequest) as caught:
+        request(model, place(text))
+    error = caught.value
+    assert error.param == param
+    assert "card number" in error.message
+    assert digits not in str(error)
+    # Not the number, nor any piece of it: the message holds no digit at all.
+    assert not re.search(r"\d", error.message + repr(error))
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+@given(
+    body=st.text("0123456789", min_size=12, max_size=18),
+    wrong=st.integers(1, 9),
+)
+def test_a_long_number_that_fails_the_luhn_check_is_kept(body: str, wrong: int) -> None:
+    """Order and reference numbers are not card numbers: only the Luhn check tells them apart."""
+    number = body + str((int(luhn_check_digit(body)) + wrong) % 10)
+    assert not looks_like_card_number(number)
+    assert create(description=f"Order #{number}").description == f"Order #{number}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay 4242 4242 4242 4242 7 times",
+        "7 4242-4242-4242-4242",
+        "4242424242424242 12 25 123",
+        "card:4000056655665556.",
+        "\uff14\uff12\uff14\uff12\uff14\uff12\uff14\uff12\uff14\uff12\uff14\uff12\uff14\uff12\uff14\uff12",
+    ],
+    ids=[
+        "followed by a number",
+        "after a number",
+        "with expiry and CVC",
+        "in punctuation",
+        "fullwidth",
+    ],
+)
+def test_a_card_number_next_to_other_numbers_is_still_found(text: str) -> None:
+    assert looks_like_card_number(text)
+    with pytest.raises(InvalidRequest, match="card number"):
+        create(description=text)
+
+
+REQUESTS = (
+    CreatePaymentRequest,
+    ConfirmPaymentRequest,
+    CapturePaymentRequest,
+    CancelPaymentRequest,
+    RefundPaymentRequest,
+)
+
+
+def test_the_list_of_request_models_is_complete() -> None:
+    found = {
+        value
+        for name, value in vars(models).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and name.endswith("Request")
+        and not name.startswith("_")
+    }
+    assert found == set(REQUESTS)
+
+
+#: Not models.py's to fix: unipay.money's currency check repeats its input ("got '4242...'").
+CURRENCY_ECHOES = pytest.mark.xfail(
+    strict=True, reason="unipay.money.normalize_currency repeats the value it refuses"
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        pytest.param(model, field, marks=[CURRENCY_ECHOES] if field == "currency" else [])
+        for model in REQUESTS
+        for field in model.model_fields
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.__name__,
+)
+@pytest.mark.parametrize("pan", ["4242424242424242", "4000 0566 5566 5556", "3782-822463-10005"])
+def test_every_field_of_every_request_refuses_a_card_number(
+    model: type[BaseModel], field: str, pan: str
+) -> None:
+    """Enums and numbers refuse it by type, free text by the card check; none repeats it."""
+    places: list[Any] = [pan, f"note {pan}"]
+    if field == "metadata":
+        places = [{"note": pan}, {pan: "v"}]
+    for value in places:
+        with pytest.raises(InvalidRequest) as caught:
+            request(model, {field: value})
+        assert caught.value.param is not None and caught.value.param.split(".")[0] == field
+        digits = re.sub(r"\D", "", pan)
+        assert digits[-4:] not in str(caught.value) and digits[-4:] not in repr(caught.value)

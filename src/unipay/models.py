@@ -26,11 +26,20 @@ from pydantic import (
 from unipay.errors import InvalidRequest
 from unipay.money import Amount, Currency
 
+# Patterns are used with fullmatch: ``$`` would also match before a trailing newline.
 _SEPARATOR = ":"
-_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_TOKEN = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
-_CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_TOKEN = re.compile(r"pm_[A-Za-z0-9_]{1,250}")
+#: Digits in groups joined by single spaces or dashes, as people write card numbers.
+_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
+_GROUP_SEPARATOR = re.compile(r"[ -]")
+#: A local part, then a domain of two or more non-empty labels.
+_EMAIL = re.compile(r"[^@\s]{1,64}@(?:[^@\s.]+\.)+[^@\s.]+")
+#: What one line of text never holds: control characters (C0, DEL, C1), line and paragraph
+#: separators, and lone surrogates (no UTF-8 for them: no store or provider can take them).
+_NOT_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: The same for prose, where tabs and line breaks (CR, LF) make sense.
+_NOT_IN_PROSE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
@@ -86,12 +95,52 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def looks_like_card_number(text: str) -> bool:
-    """True when the text holds 13-19 digits that pass the Luhn check (a card number, PCI data)."""
-    for match in _CARD_LIKE.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            return True
+    """True when the text holds 13-19 digits that pass the Luhn check (a card number, PCI data),
+    whole or in groups joined by single spaces or dashes. Any run of adjacent groups counts, so a
+    number written next to a card ("4242 4242 4242 4242 7 times") does not hide it; one unbroken
+    run of more than 19 digits is some other number."""
+    for match in _DIGIT_GROUPS.finditer(text):
+        groups = _GROUP_SEPARATOR.split(match.group())
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and _luhn_ok(digits):
+                    return True
     return False
+
+
+_CARD_REFUSED = (
+    "looks like a card number, and card data is refused in every field (PCI DSS); collect "
+    "cards with the provider's client-side SDK and pass its payment-method token (pm_...)"
+)
+
+
+def _text_problem(text: str, *, prose: bool) -> str | None:
+    """What is wrong with caller text, or None. Never repeats the text: it may be a card number."""
+    if looks_like_card_number(text):
+        return _CARD_REFUSED
+    if (_NOT_IN_PROSE if prose else _NOT_IN_A_LINE).search(text):
+        if prose:
+            return "holds a control character (NUL or the like; tabs and line breaks are fine)"
+        return "holds a control character or a line break (NUL, CR, LF, tab or the like)"
+    return None
+
+
+class _FreeText:
+    """The one validator of caller free text: no card number, no control characters. Every
+    free-text field of every request uses it, through :data:`Line` or :data:`Prose`."""
+
+    def __init__(self, *, prose: bool) -> None:
+        self.prose = prose
+
+    def __call__(self, text: str) -> str:
+        problem = _text_problem(text, prose=self.prose)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
 
 
 def _check_payment_method(token: str) -> str:
@@ -101,7 +150,7 @@ def _check_payment_method(token: str) -> str:
             "raw card numbers are refused; collect the card with the provider's client-side "
             "SDK and pass its payment-method token (pm_...)"
         )
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise ValueError("must be a provider payment-method token starting with 'pm_'")
     return token
 
@@ -109,36 +158,46 @@ def _check_payment_method(token: str) -> str:
 def _check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     if len(metadata) > METADATA_MAX_KEYS:
         raise ValueError(f"at most {METADATA_MAX_KEYS} keys, got {len(metadata)}")
-    for key, value in metadata.items():
+    # Every key is checked before any message names one: a key may be a card number.
+    for key in metadata:
         if not key or len(key) > METADATA_MAX_KEY_LENGTH or "[" in key or "]" in key:
             raise ValueError(
                 f"keys must be 1-{METADATA_MAX_KEY_LENGTH} characters without '[' or ']'"
             )
+        problem = _text_problem(key, prose=False)
+        if problem is not None:
+            raise ValueError(f"a key {problem}")
+    for key, value in metadata.items():
         if len(value) > METADATA_MAX_VALUE_LENGTH:
             raise ValueError(
                 f"value of {key!r} is longer than {METADATA_MAX_VALUE_LENGTH} characters"
             )
-        if looks_like_card_number(value):
-            raise ValueError(f"value of {key!r} looks like a card number; never store card data")
+        problem = _text_problem(value, prose=True)
+        if problem is not None:
+            raise ValueError(f"value of {key!r} {problem}")
     # Sorted once here so that a request's JSON is canonical (see idempotency.fingerprint).
     return dict(sorted(metadata.items()))
 
 
 def _check_email(email: str) -> str:
-    if len(email) > 512 or not _EMAIL.match(email):
+    if len(email) > 512 or not _EMAIL.fullmatch(email):
         raise ValueError("must be an e-mail address such as 'buyer@example.com'")
     return email
 
 
 def _check_provider_name(name: str) -> str:
-    if not _PROVIDER_NAME.match(name):
+    if not _PROVIDER_NAME.fullmatch(name):
         raise ValueError("must be a provider name such as 'stripe' or 'mock'")
     return name
 
 
+#: One line of caller text (a URL, an address): no card number, no control characters.
+Line = Annotated[str, Strict(), AfterValidator(_FreeText(prose=False))]
+#: Caller prose (a description): no card number; tabs and line breaks are its only controls.
+Prose = Annotated[str, Strict(), AfterValidator(_FreeText(prose=True))]
 PaymentMethodToken = Annotated[str, Strict(), AfterValidator(_check_payment_method)]
 Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
-Email = Annotated[str, Strict(), AfterValidator(_check_email)]
+Email = Annotated[Line, AfterValidator(_check_email)]
 ProviderName = Annotated[str, Strict(), AfterValidator(_check_provider_name)]
 
 
@@ -150,7 +209,12 @@ def payment_id(provider: str, provider_payment_id: str) -> str:
 def split_id(unified_id: str, *, param: str = "payment_id") -> tuple[str, str]:
     """``"mock:pi_123"`` -> ``("mock", "pi_123")``; raises InvalidRequest on anything else."""
     provider, sep, provider_id = unified_id.partition(_SEPARATOR)
-    if not sep or not provider_id or not _PROVIDER_NAME.match(provider):
+    if (
+        not sep
+        or not provider_id
+        or not _PROVIDER_NAME.fullmatch(provider)
+        or _NOT_IN_A_LINE.search(provider_id)
+    ):
         raise InvalidRequest(
             f"{param} must be a unipay id such as 'mock:pi_123' (provider, colon, provider id)",
             param=param,
@@ -289,14 +353,14 @@ class CreatePaymentRequest(_Request):
     customer_email: Email | None = None
     capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
     confirm: Annotated[bool, Strict()] = True
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Annotated[Prose, Field(max_length=1000)] | None = None
     metadata: Metadata = Field(default_factory=dict)
-    return_url: Annotated[str, Field(max_length=2048)] | None = None
+    return_url: Annotated[Line, Field(max_length=2048)] | None = None
 
 
 class ConfirmPaymentRequest(_Request):
     payment_method: PaymentMethodToken | None = None
-    return_url: Annotated[str, Field(max_length=2048)] | None = None
+    return_url: Annotated[Line, Field(max_length=2048)] | None = None
 
 
 class CapturePaymentRequest(_Request):
