@@ -172,9 +172,13 @@ def test_every_signed_event_becomes_an_event_or_a_refusal() -> None:
             return
         assert isinstance(unified, WebhookEvent)
         assert unified.data == json.loads(json.dumps(event))
-        kind = event["data"]["object"].get("object")
-        if unified.type is not WebhookEventType.OTHER and kind in ("payment_intent", "charge"):
-            assert unified.payment is not None  # a mapped type is read or refused, never skipped
+        obj = event["data"]["object"]
+        kind = obj.get("object")
+        # A mapped type is read or refused, never skipped (a charge names its payment, or not).
+        if unified.type is not WebhookEventType.OTHER and kind == "payment_intent":
+            assert unified.payment is not None
+        if unified.type is not WebhookEventType.OTHER and kind == "charge":
+            assert (unified.payment is not None) == bool(obj.get("payment_intent"))
         if unified.type is not WebhookEventType.OTHER and kind == "refund":
             assert unified.refund is not None
         if intact and kind == "payment_intent":

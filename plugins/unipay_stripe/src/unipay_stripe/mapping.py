@@ -194,7 +194,7 @@ def _id_of(obj: Mapping[str, Any], name: str, kind: str) -> str | None:
     value = obj.get(name)
     if isinstance(value, Mapping):
         return _required_text(value, "id", f"{kind}'s {name}")
-    return _text(obj, name, kind)
+    return _text(obj, name, kind) or None
 
 
 def _metadata(obj: Mapping[str, Any], kind: str) -> dict[str, str]:
