@@ -16,10 +16,9 @@ from unipay.errors import StoreUnavailable
 from unipay.models import CreatePaymentRequest
 from unipay.provider import CallContext
 from unipay.storage import SQLStore
-from unipay_mock import MockProvider
 
+from ..counting_provider import CHARGE, CountingMock  # noqa: TID252
 from .conftest import Tally
-from .crasher import CHARGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -44,8 +43,11 @@ class Cutter:
             )
 
 
-class CuttingMock(MockProvider):
-    """The mock, cutting the store's connections while it charges (after the claim)."""
+class CuttingMock(CountingMock):
+    """The counting mock, cutting the store's connections while it charges (after the claim).
+
+    It deduplicates keys as Stripe does: after a cut mid-call the retry re-sends the key.
+    """
 
     cut: Cutter | None = None
 
@@ -63,7 +65,7 @@ def setup(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Gateway, CuttingM
         table_prefix=f"c{uuid.uuid4().hex[:10]}_",
         engine_options={"connect_args": {"application_name": application}},
     )
-    mock = CuttingMock(ledger=str(tmp_path / "mock-ledger.db"))
+    mock = CuttingMock(ledger=str(tmp_path / "mock-ledger.db"), dedupe=True)
     policy = IdempotencyPolicy(lock_timeout=0.2, wait=10, poll_interval=0.02)
     gateway = Gateway(store=store, providers=[mock], load_installed=False, idempotency=policy)
     cut = Cutter(postgres_url, application)
@@ -85,12 +87,12 @@ def test_connection_dropped_before_the_claim(setup: Any, tally: Tally) -> None:
     key = str(uuid.uuid4())
     with pytest.raises(StoreUnavailable, match="unipay store"):
         _charge(gateway, key)
-    assert mock.ledger.count_payments(created_with_key=key) == 0  # no claim, no charge
+    assert mock.log.calls(key) == 0  # no claim, no provider call
     payment = _charge(gateway, key)  # the pool dropped the dead connection: the next call works
     assert payment.replayed is False
-    charges = mock.ledger.count_payments(created_with_key=key)
-    tally.round(charges)
-    assert charges == 1
+    calls = mock.log.calls(key)
+    tally.round(calls)
+    assert calls == 1
 
 
 def test_connection_dropped_during_the_provider_call(setup: Any, tally: Tally) -> None:
@@ -101,16 +103,18 @@ def test_connection_dropped_during_the_provider_call(setup: Any, tally: Tally) -
     with pytest.raises(StoreUnavailable, match="could not be stored"):
         _charge(gateway, key)
     mock.cut = None
-    assert mock.ledger.count_payments(created_with_key=key) == 1
+    assert mock.log.calls(key) == 1
     store: SQLStore = gateway.store  # type: ignore[assignment]
     records = store.metadata.tables[f"{store.table_prefix}idempotency"]
     with store.engine.connect() as connection:
         held = connection.execute(select(records.c.token).where(records.c.key == key)).scalar()
     assert held is not None  # the charge was made under a claimed key, still held
-    payment = _charge(gateway, key)  # after the lock timeout the retry takes the key over
-    charges = mock.ledger.count_payments(created_with_key=key)
+    payment = _charge(gateway, key)  # once the claim runs out the retry takes the key over
+    calls = mock.log.calls(key)  # re-sent once, answered by the provider with the first charge
     lost = mock.ledger.get_payment(payment.provider_payment_id) is None
-    tally.round(charges, lost=lost)
-    assert charges == 1
+    tally.round(calls, resent=True, lost=lost)
+    assert calls == 2
+    assert mock.ledger.count_payments(created_with_key=key) == 1
     assert not lost
     assert _charge(gateway, key).replayed
+    assert mock.log.calls(key) == 2

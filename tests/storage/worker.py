@@ -1,42 +1,42 @@
 """A separate process for the concurrency and crash tests (run as a script, not imported).
 
-python worker.py race <store_url> <table_prefix> <ledger_path>
+python worker.py race <store_url> <table_prefix> <ledger_path> <calls_path> [options]
     reads "<key> <start_at>" lines; at wall-clock start_at calls create_payment with that
-    key and prints one JSON line: {"id", "replayed"} or {"error"}.
-python worker.py crash <store_url> <table_prefix> <ledger_path> <key>
+    key and prints one JSON line: {"id", "replayed"} or {"error"}. The provider charges every
+    call anew and appends it to calls_path, so a key unipay lets run twice shows there.
+    Options play one host of a fleet: --skew (seconds added to the gateway's clock), --lock-timeout,
+    --wait, --poll-interval (its IdempotencyPolicy) and --latency (its provider calls).
+python worker.py crash <store_url> <table_prefix> <ledger_path> <calls_path> <key> [options]
     charges with the key, prints the payment id, then SIGKILLs itself inside the store's
     ``complete``: after the provider charged, before the outcome was stored.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from unipay import Gateway, IdempotencyPolicy, Payment, Refund
+from unipay import Gateway, IdempotencyPolicy, Payment
 from unipay.errors import UnipayError
 from unipay.storage import SQLStore
-from unipay_mock import MockProvider
 
-CHARGE = {"provider": "mock", "amount": 4200, "currency": "USD", "payment_method": "pm_card_visa"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the counting provider
+from counting_provider import CHARGE, CountingMock
 
 
 class DieBeforeStoring(SQLStore):
-    def complete(
-        self,
-        scope: str,
-        key: str,
-        token: str,
-        result: str,
-        *,
-        now: float,
-        payment: Payment | None = None,
-        refund: Refund | None = None,
-    ) -> None:
+    """Dies where a crash costs the most: the provider charged, nothing stored yet."""
+
+    def complete(self, *args: Any, **kwargs: Any) -> None:
+        payment = kwargs.get("payment")
+        if payment is None:
+            payment = next((a for a in args if isinstance(a, Payment)), None)
         print(payment.id if payment else "", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -44,8 +44,8 @@ class DieBeforeStoring(SQLStore):
 def race(gateway: Gateway) -> None:
     for line in sys.stdin:
         key, start_at = line.split()
-        while time.time() < float(start_at):
-            pass
+        # Sleeping, not spinning: on a small machine spinning workers delay each other's start.
+        time.sleep(max(0.0, float(start_at) - time.time()))
         answer: dict[str, Any]
         try:
             payment = gateway.create_payment(**CHARGE, idempotency_key=key)
@@ -56,18 +56,36 @@ def race(gateway: Gateway) -> None:
 
 
 def main() -> None:
-    mode, url, prefix, ledger = sys.argv[1:5]
-    mock = MockProvider(ledger=ledger, latency=0.005)
-    store_class = DieBeforeStoring if mode == "crash" else SQLStore
-    store = store_class(url, table_prefix=prefix)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["race", "crash"])
+    parser.add_argument("url")
+    parser.add_argument("prefix")
+    parser.add_argument("ledger")
+    parser.add_argument("calls")
+    parser.add_argument("key", nargs="?")
+    parser.add_argument("--skew", type=float, default=0.0)
+    parser.add_argument("--lock-timeout", type=float, default=300.0)
+    parser.add_argument("--wait", type=float, default=0.0)
+    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument("--latency", type=float, default=0.005)
+    args = parser.parse_args()
+    skew: float = args.skew
+    # The crash test's retry relies on the provider answering a re-sent key with the first charge.
+    mock = CountingMock(
+        ledger=args.ledger, log=args.calls, latency=args.latency, dedupe=args.mode == "crash"
+    )
+    store_class = DieBeforeStoring if args.mode == "crash" else SQLStore
     gateway = Gateway(
-        store=store,
+        store=store_class(args.url, table_prefix=args.prefix),
         providers=[mock],
         load_installed=False,
-        idempotency=IdempotencyPolicy(lock_timeout=300),
+        idempotency=IdempotencyPolicy(
+            lock_timeout=args.lock_timeout, wait=args.wait, poll_interval=args.poll_interval
+        ),
+        clock=lambda: time.time() + skew,
     )
-    if mode == "crash":
-        gateway.create_payment(**CHARGE, idempotency_key=sys.argv[5])
+    if args.mode == "crash":
+        gateway.create_payment(**CHARGE, idempotency_key=args.key)
     else:
         print("ready", flush=True)
         race(gateway)
