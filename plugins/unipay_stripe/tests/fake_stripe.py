@@ -4,6 +4,12 @@ It answers at the HTTP layer, as Stripe would, from the JSON fixtures in ``fixtu
 intents live in a dict and move through Stripe's state machine, ``Idempotency-Key`` is honoured
 (same key and body: the stored response again; other body: ``idempotency_error``), and failures can
 be injected before or after the work is done. The ``stripe`` SDK under test is never touched.
+
+Stripe's rules about redirects are enforced, because the real API refuses what breaks them:
+``return_url`` is accepted on create only with ``confirm=true``; an intent created without
+``payment_method_types`` or ``automatic_payment_methods`` gets automatic payment methods with
+redirects allowed (the default since API version 2023-08-16); and confirming an intent whose
+automatic payment methods allow redirects needs a ``return_url``, even for a card.
 """
 
 from __future__ import annotations
@@ -32,6 +38,15 @@ DECLINES = {
 }
 AUTHENTICATION_REQUIRED = "pm_card_authenticationRequired"
 SUCCEEDING = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex"}
+#: Stripe's answer to a confirmation without return_url of an intent that allows redirects.
+RETURN_URL_REQUIRED = (
+    "A `return_url` must be specified because this Payment Intent is configured to "
+    "automatically accept the payment methods enabled in the Dashboard, some of which may "
+    "require a full page redirect to succeed. If you do not want to accept redirect-based "
+    "payment methods, set `automatic_payment_methods[enabled]` to `true` and "
+    "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+    "Payment Intents."
+)
 _CANCELABLE = {
     "requires_payment_method",
     "requires_capture",
@@ -197,6 +212,8 @@ class FakeStripe:
         return intent
 
     def _create(self, params: Json) -> Json:
+        if "return_url" in params and params.get("confirm") != "true":
+            raise _invalid("`return_url` can only be used with `confirm=true`.", param="return_url")
         intent = fixture("payment_intent")
         intent_id = _new_id("pi")
         intent.update(
@@ -212,6 +229,7 @@ class FakeStripe:
             latest_charge=None,
             amount_received=0,
             status="requires_payment_method",
+            automatic_payment_methods=_automatic_payment_methods(params),
         )
         self.intents[intent_id] = intent
         if "payment_method" in params:
@@ -234,6 +252,10 @@ class FakeStripe:
                 "You cannot confirm this PaymentIntent because it's missing a payment method.",
                 code="payment_intent_unexpected_state",
             )
+        methods = intent["automatic_payment_methods"]
+        redirects = methods is not None and methods.get("allow_redirects") != "never"
+        if redirects and "return_url" not in params:
+            raise _invalid(RETURN_URL_REQUIRED)
         intent.update(payment_method=token, last_payment_error=None, next_action=None)
         if token in DECLINES:
             decline_code, message = DECLINES[token]
@@ -337,3 +359,18 @@ class FakeStripe:
             f"{intent['status']}.",
             code="payment_intent_unexpected_state",
         )
+
+
+def _automatic_payment_methods(params: Json) -> Json | None:
+    """The intent's ``automatic_payment_methods`` as Stripe sets it from the create call."""
+    given = params.get("automatic_payment_methods")
+    if given is None:
+        # Stripe's default since 2023-08-16, unless the caller lists payment method types.
+        return (
+            None
+            if "payment_method_types" in params
+            else {"enabled": True, "allow_redirects": "always"}
+        )
+    if given.get("enabled") != "true":
+        return None
+    return {"enabled": True, "allow_redirects": given.get("allow_redirects", "always")}

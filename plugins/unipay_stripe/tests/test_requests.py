@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 import stripe
 
 from unipay import AsyncGateway, Gateway
+from unipay.errors import InvalidRequest
 from unipay.models import CaptureMethod, PaymentStatus
 from unipay_stripe import StripeProvider
 
-from .fake_stripe import FakeStripe, parse_form
+from .fake_stripe import API_HOST, RETURN_URL_REQUIRED, FakeStripe, parse_form
 
 KEY = "order-42-attempt-1"
 
@@ -152,3 +155,78 @@ async def test_async_face_sends_the_same_requests(
     assert parse_form(fake_stripe.requests[1].content)["amount_to_capture"] == "1000"
     assert captured.amount_received == 1000
     assert refund.amount == 1000
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+async def test_two_step_without_return_url_creates_an_intent_that_confirms_without_one(
+    fake_stripe: FakeStripe, stripe_provider: StripeProvider, face: str
+) -> None:
+    gateway: Gateway | AsyncGateway
+    if face == "sync":
+        gateway = Gateway(providers=[stripe_provider], load_installed=False)
+        created = gateway.create_payment(
+            provider="stripe", amount=1000, currency="USD", payment_method="pm_card_visa",
+            confirm=False,
+        )  # fmt: skip
+        confirmed = gateway.confirm_payment(created.id)
+    else:
+        gateway = AsyncGateway(providers=[stripe_provider], load_installed=False)
+        created = await gateway.create_payment(
+            provider="stripe", amount=1000, currency="USD", payment_method="pm_card_visa",
+            confirm=False,
+        )  # fmt: skip
+        confirmed = await gateway.confirm_payment(created.id)
+    form = parse_form(fake_stripe.mutations("/v1/payment_intents")[0].content)
+    assert form["confirm"] == "false"
+    assert form["automatic_payment_methods"] == {"enabled": "true", "allow_redirects": "never"}
+    assert "return_url" not in form  # Stripe takes it on create only with confirm=true
+    assert created.status is PaymentStatus.REQUIRES_CONFIRMATION
+    assert confirmed.status is PaymentStatus.SUCCEEDED
+    confirm = fake_stripe.mutations(f"/v1/payment_intents/{created.provider_payment_id}/confirm")
+    assert "return_url" not in parse_form(confirm[0].content)
+
+
+def test_two_step_with_return_url_keeps_redirects_and_confirm_forwards_it(
+    fake_stripe: FakeStripe, stripe_provider: StripeProvider
+) -> None:
+    gateway = Gateway(providers=[stripe_provider], load_installed=False)
+    back = "https://shop.example/back"
+    created = gateway.create_payment(
+        provider="stripe", amount=1000, currency="EUR", return_url=back, confirm=False,
+    )  # fmt: skip
+    form = parse_form(fake_stripe.mutations("/v1/payment_intents")[0].content)
+    assert form["automatic_payment_methods"] == {"enabled": "true", "allow_redirects": "always"}
+    assert "return_url" not in form
+    with pytest.raises(InvalidRequest, match="A `return_url` must be specified"):
+        gateway.confirm_payment(created.id, payment_method="pm_card_visa")
+    confirmed = gateway.confirm_payment(
+        created.id, payment_method="pm_card_authenticationRequired", return_url=back
+    )
+    path = f"/v1/payment_intents/{created.provider_payment_id}/confirm"
+    sent = parse_form(fake_stripe.mutations(path)[-1].content)
+    assert sent["return_url"] == back
+    assert confirmed.status is PaymentStatus.REQUIRES_ACTION
+    assert confirmed.next_action is not None and confirmed.next_action.return_url == back
+
+
+def test_the_fake_refuses_what_stripe_refuses(fake_stripe: FakeStripe) -> None:
+    """Stripe's redirect rules, at the HTTP layer, in Stripe's error shape."""
+    auth = {"Authorization": "Bearer sk_test_x"}
+    with httpx.Client(base_url=f"https://{API_HOST}", headers=auth) as http:
+        # No automatic_payment_methods: Stripe enables them with redirects allowed.
+        card = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_visa"}
+        made = http.post("/v1/payment_intents", data=card)
+        assert made.json()["automatic_payment_methods"] == {
+            "enabled": True,
+            "allow_redirects": "always",
+        }
+        refused = http.post(f"/v1/payment_intents/{made.json()['id']}/confirm")
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["message"] == RETURN_URL_REQUIRED
+        back = {"return_url": "https://shop.example/back"}
+        assert http.post(f"/v1/payment_intents/{made.json()['id']}/confirm", data=back).is_success
+        early = http.post("/v1/payment_intents", data={"amount": "1000", "currency": "usd", **back})
+        assert early.status_code == 400
+        assert early.json()["error"]["param"] == "return_url"

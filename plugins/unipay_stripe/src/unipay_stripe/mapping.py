@@ -53,16 +53,25 @@ def create_params(request: CreatePaymentRequest) -> Params:
         params["description"] = request.description
     if request.metadata:
         params["metadata"] = dict(request.metadata)
-    if request.confirm:
-        params.update(_redirects(request.return_url))
+    params.update(_redirects(request.confirm, request.return_url))
     return params
 
 
-def _redirects(return_url: str | None) -> Params:
-    """Without a return URL, Stripe must not pick a redirect-only payment method."""
-    if return_url is not None:
+def _redirects(confirm: bool, return_url: str | None) -> Params:
+    """What keeps the confirmation valid, now or later.
+
+    Stripe gives an intent created without ``automatic_payment_methods`` the payment methods
+    enabled in the Dashboard, redirects allowed, and then refuses to confirm it without a
+    ``return_url``, even for a card. So without a return URL the intent is created with redirect
+    methods excluded, and a later ``confirm_payment`` needs none. With one, redirect methods stay
+    allowed; Stripe takes ``return_url`` on create only with ``confirm=true``, so a two-step
+    payment passes it again to ``confirm_payment``.
+    """
+    if return_url is None:
+        return {"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}
+    if confirm:
         return {"return_url": return_url}
-    return {"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}
+    return {"automatic_payment_methods": {"enabled": True, "allow_redirects": "always"}}
 
 
 def confirm_params(request: ConfirmPaymentRequest) -> Params:
