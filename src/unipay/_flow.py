@@ -5,6 +5,11 @@ I/O itself. :func:`run` performs effects synchronously, :func:`arun` asynchronou
 target's ``a<method>`` when it has one, otherwise running a blocking method in a worker thread.
 This is the sans-I/O pattern (as in h11 or hyper-h2) applied to a client: the payment logic exists
 once, and neither face can drift from the other.
+
+Every exception an effect raises, ``BaseException`` included, is thrown into the flow, so a flow's
+cleanup (releasing an idempotency key) runs on every exit path. On the async face a cancelled
+call's cleanup is shielded: the effects a flow yields after the cancellation run to completion
+even if the task is cancelled again, and the cancellation is raised once the flow has finished.
 """
 
 from __future__ import annotations
@@ -60,10 +65,21 @@ async def _aperform(effect: Effect) -> Any:
     return method(*effect.args, **kwargs)
 
 
+async def _shielded(effect: Effect) -> Any:
+    """Perform ``effect`` to its end even if the calling task is cancelled (again) meanwhile."""
+    task = asyncio.ensure_future(_aperform(effect))
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()
+
+
 def run(flow: Flow[T]) -> T:
     """Drive a flow to its result, performing each effect in the calling thread."""
     value: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     while True:
         try:
             effect = flow.throw(error) if error is not None else flow.send(value)
@@ -72,23 +88,29 @@ def run(flow: Flow[T]) -> T:
         value, error = None, None
         try:
             value = _perform(effect)
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt too: the flow releases what it holds
             error = exc
 
 
 async def arun(flow: Flow[T]) -> T:
     """Drive a flow to its result on the running event loop."""
     value: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
+    cancelled: asyncio.CancelledError | None = None
     while True:
         try:
             effect = flow.throw(error) if error is not None else flow.send(value)
         except StopIteration as stop:
+            if cancelled is not None:
+                raise cancelled from None  # the flow finished its cleanup: now be cancelled
             return stop.value  # type: ignore[no-any-return]
         value, error = None, None
         try:
-            value = await _aperform(effect)
-        except Exception as exc:
+            value = await (_aperform(effect) if cancelled is None else _shielded(effect))
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc
+            error = exc
+        except BaseException as exc:
             error = exc
 
 

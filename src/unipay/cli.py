@@ -8,7 +8,6 @@ import json
 import secrets
 import shlex
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -242,7 +241,7 @@ def _store_purge(args: argparse.Namespace) -> int:
     """Delete idempotency records past their retention, ``--batch-size`` rows per transaction."""
     store = _open_store(args.url)
     try:
-        purged = store.purge_expired(now=time.time(), batch_size=args.batch_size)
+        purged = store.purge_expired(batch_size=args.batch_size)
     finally:
         store.close()
     print(f"Purged {purged} expired idempotency record{'' if purged == 1 else 's'}.")

@@ -30,6 +30,7 @@ from unipay.errors import (
 from unipay.hookspecs import OperationCall
 from unipay.idempotency import (
     OPERATION_SCOPE,
+    PAYMENT_SCOPE,
     IdempotencyPolicy,
     RetryPolicy,
     check_key,
@@ -84,7 +85,8 @@ class _GatewayCore:
             load_installed: False ignores installed plugins (entry points) altogether.
             idempotency: retention, lock timeout and wait for concurrent calls.
             retry: retries of transient provider failures.
-            clock: Unix time source, for tests.
+            clock: accepted for compatibility and unused: since 0.2 every lease and
+                retention is measured by the store's own clock, never the caller's.
         """
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_installed=load_installed
@@ -251,9 +253,12 @@ class _GatewayCore:
         key: str | None,
         check: Callable[[Payment | None], None] | None = None,
     ) -> Flow[R]:
-        """The shared path of every mutating call. ``check`` sees the stored payment and refuses
-        what its state rules out; it runs only once the key is ours, so a replay never re-checks
-        against the state its own first run produced."""
+        """The shared path of every mutating call.
+
+        ``check`` sees the stored payment and refuses what its state rules out. It runs only once
+        the key is ours, so a replay never re-checks against the state its own first run
+        produced; and under the payment's lock, so two concurrent calls on one payment (two
+        refunds) cannot both pass it on the same stale state."""
         operation = _OPERATION_OF[type(request)]
         key = uuid.uuid4().hex if key is None else check_key(key)
         claim = yield from self._claim(
@@ -274,29 +279,34 @@ class _GatewayCore:
             request,
             None if provider_id is None else f"{target.name}:{provider_id}",
         )
-        # Retries must end well inside the lock: past it, another caller may take the key over.
+        # Retries must end well inside the lease: past it, another caller may take the key over.
         retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
-        known: Payment | None = None
+        held: str | None = None
         try:
             if check is not None:
+                assert call.payment_id is not None
+                held = yield from self._lock_payment(call.payment_id)
                 known = yield Call(self.store, "get_payment", (call.payment_id,))
                 check(known)
             self.plugin_manager.hook.unipay_before_operation(call=call)
             result: R = yield from self._call_provider(target, operation, args, key, retry_until)
+        except GeneratorExit:
+            raise
         except PaymentDeclined as declined:
             yield from self._complete(key, token, encode_result(declined), declined.payment, None)
+            yield from self._unlock_payment(call.payment_id, held)
             self._after(call, None, declined)
             raise
-        except Exception as error:
+        except BaseException as error:  # cancellation too: the key must stay usable by a retry
             yield from release_claim(self.store, OPERATION_SCOPE, key, token)
+            yield from self._unlock_payment(call.payment_id, held)
             self._after(call, None, error)
             raise
-        if isinstance(result, Refund):
-            yield from self._complete(
-                key, token, encode_result(result), _refunded(known, result), result
-            )
-        else:
-            yield from self._complete(key, token, encode_result(result), result, None)
+        payment, refund = (None, result) if isinstance(result, Refund) else (result, None)
+        try:
+            yield from self._complete(key, token, encode_result(result), payment, refund)
+        finally:
+            yield from self._unlock_payment(call.payment_id, held)
         self._after(call, result, None)
         return result
 
@@ -304,24 +314,7 @@ class _GatewayCore:
         policy = self.idempotency
         deadline = time.monotonic() + policy.wait
         while True:
-            try:
-                claim: Claim = yield Call(
-                    self.store,
-                    "claim",
-                    (OPERATION_SCOPE, key, print_),
-                    {
-                        "now": self._clock(),
-                        "lock_timeout": policy.lock_timeout,
-                        "retention": policy.retention,
-                    },
-                )
-            except UnipayError:
-                raise
-            except Exception as exc:
-                raise StoreUnavailable(
-                    f"The idempotency store failed ({type(exc).__name__}); no provider was "
-                    "called. Check the store's database and retry with the same key."
-                ) from exc
+            claim = yield from self._store_claim(OPERATION_SCOPE, key, print_, policy.retention)
             if claim.state is ClaimState.MISMATCH:
                 raise IdempotencyKeyReused(
                     f"Idempotency key {key!r} was already used for a different operation or "
@@ -337,6 +330,50 @@ class _GatewayCore:
                 )
             yield Sleep(min(policy.poll_interval, remaining))
 
+    def _lock_payment(self, payment_id: str) -> Flow[str]:
+        """Hold ``payment_id`` for one state-dependent operation, waiting (up to one lease) for
+        another that holds it. The lock is a claim like a key's, so it serializes callers in
+        every process and host sharing the store, and a holder that died loses it with its
+        lease."""
+        policy = self.idempotency
+        deadline = time.monotonic() + policy.lock_timeout
+        while True:
+            claim = yield from self._store_claim(
+                PAYMENT_SCOPE, payment_id, PAYMENT_SCOPE, policy.lock_timeout
+            )
+            if claim.state is ClaimState.CLAIMED:
+                assert claim.token is not None
+                return claim.token
+            if time.monotonic() >= deadline:
+                raise IdempotencyInProgress(
+                    f"Another refund or capture of payment {payment_id} has been running for "
+                    f"{policy.lock_timeout:g} s. Retry with the same idempotency key shortly."
+                )
+            yield Sleep(policy.poll_interval)
+
+    def _unlock_payment(self, payment_id: str | None, token: str | None) -> Flow[None]:
+        if payment_id is not None and token is not None:
+            yield from release_claim(self.store, PAYMENT_SCOPE, payment_id, token)
+
+    def _store_claim(self, scope: str, key: str, print_: str, retention: float) -> Flow[Claim]:
+        """The store's claim with this gateway's lease; a failing store raises
+        ``StoreUnavailable`` before any provider is called."""
+        try:
+            claim: Claim = yield Call(
+                self.store,
+                "claim",
+                (scope, key, print_),
+                {"lease": self.idempotency.lock_timeout, "retention": retention},
+            )
+        except UnipayError:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"The idempotency store failed ({type(exc).__name__}); no provider was "
+                "called. Check the store's database and retry with the same key."
+            ) from exc
+        return claim
+
     def _complete(
         self, key: str, token: str, result: str, payment: Payment | None, refund: Refund | None
     ) -> Flow[None]:
@@ -345,7 +382,7 @@ class _GatewayCore:
                 self.store,
                 "complete",
                 (OPERATION_SCOPE, key, token, result),
-                {"now": self._clock(), "payment": payment, "refund": refund},
+                {"payment": payment, "refund": refund},
             )
         except Exception as exc:
             raise StoreUnavailable(
@@ -418,13 +455,6 @@ def _unsupported(
         provider=target.name,
         operation=operation,
     )
-
-
-def _refunded(known: Payment | None, refund: Refund) -> Payment | None:
-    """The known payment with this refund counted, so the store's copy stays current."""
-    if known is None or refund.status.value in ("failed", "canceled"):
-        return None
-    return known.model_copy(update={"amount_refunded": known.amount_refunded + refund.amount})
 
 
 class Gateway(_GatewayCore):

@@ -27,14 +27,18 @@ logger = logging.getLogger("unipay")
 KEY_MAX_LENGTH = 255
 OPERATION_SCOPE = "operation"
 WEBHOOK_SCOPE = "webhook"
+#: Per-payment locks that serialize refunds and captures whose checks read the stored payment.
+PAYMENT_SCOPE = "payment"
 
 
 @dataclass(frozen=True)
 class IdempotencyPolicy:
     #: How long a completed key replays its result (Stripe keeps keys 24 hours).
     retention: float = 24 * 3600.0
-    #: An unfinished claim older than this is taken over: its process is presumed dead.
-    #: Keep it above your longest provider call, retries included.
+    #: The lease this gateway writes with each claim: if the call has not finished when it runs
+    #: out (by the store's clock), its process is presumed dead and another caller may take the
+    #: key over. Other gateways' settings never shorten it. Keep it above your longest provider
+    #: call; retries stop at half of it.
     lock_timeout: float = 60.0
     #: How long a call waits for a concurrent call with the same key before raising
     #: ``IdempotencyInProgress``; 0 raises at once.

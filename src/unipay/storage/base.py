@@ -39,27 +39,28 @@ class Claim:
 
 
 class Store(ABC):
-    """Base class of idempotency and record stores. All times are Unix seconds (``time.time()``)."""
+    """Base class of idempotency and record stores.
+
+    Time is the store's own: a claim's lease and a record's retention are measured by the store's
+    clock (the database's for SQL, a monotonic clock in memory), never by the caller's. Hosts
+    whose clocks disagree, or gateways configured with different lock timeouts, therefore agree
+    on whether a claim is live: the claimer wrote its lease's end with the claim.
+    """
 
     blocking: bool = True
 
     @abstractmethod
     def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: float,
-        lock_timeout: float,
-        retention: float,
+        self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
     ) -> Claim:
         """Atomically take the key, or report who has it.
 
-        A new key, or one whose record expired (``retention`` seconds after it was claimed), is
-        CLAIMED. An unfinished record locked ``lock_timeout`` seconds ago or more belonged to a
-        process that died: it is taken over (CLAIMED, new token) when the fingerprint matches.
-        The decision must be atomic: of many concurrent callers, exactly one gets CLAIMED.
+        A new key, or one whose record expired (``retention`` seconds after it was claimed, by
+        the store's clock), is CLAIMED, with a lease of ``lease`` seconds written into the record.
+        An unfinished record whose own lease has run out belonged to a caller that died: it is
+        taken over (CLAIMED, new token) when the fingerprint matches. The caller's lease never
+        shortens anyone else's. The decision is atomic: of many concurrent callers, exactly one
+        gets CLAIMED.
         """
 
     @abstractmethod
@@ -70,14 +71,15 @@ class Store(ABC):
         token: str,
         result: str,
         *,
-        now: float,
         payment: Payment | None = None,
         refund: Refund | None = None,
     ) -> None:
         """Store the outcome for replays and, in the same transaction, the payment/refund state.
 
-        The outcome is kept only if ``token`` still owns the key (it was not taken over); the
-        payment/refund state is saved either way, since it is what the provider reported.
+        The outcome is kept only if ``token`` still owns the key (fencing: a caller whose claim
+        was taken over never completes it). The payment and refund are saved either way, since
+        they are what the provider reported, by the rules of :meth:`save_payment` and
+        :meth:`save_refund`.
         """
 
     @abstractmethod
@@ -85,25 +87,27 @@ class Store(ABC):
         """Forget an unfinished claim so the key can run again; a no-op if ``token`` lost it."""
 
     @abstractmethod
-    def get_result(self, scope: str, key: str, *, now: float | None = None) -> str | None:
-        """The stored outcome of a completed key (e.g. a processed webhook event id), else None.
-
-        With ``now``, a record past its retention counts as gone even before it is purged.
-        """
+    def get_result(self, scope: str, key: str) -> str | None:
+        """The stored outcome of a completed, unexpired key (e.g. a processed webhook event id)."""
 
     @abstractmethod
-    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+    def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every record past its retention, ``batch_size`` rows per transaction so a large
         purge never holds long locks; return how many went."""
 
     @abstractmethod
-    def save_payment(self, payment: Payment) -> None: ...
+    def save_payment(self, payment: Payment) -> None:
+        """Save ``payment`` unless that would move the stored one backwards
+        (:func:`unipay.storage.progress.advance_payment`), atomically per payment."""
 
     @abstractmethod
     def get_payment(self, payment_id: str) -> Payment | None: ...
 
     @abstractmethod
-    def save_refund(self, refund: Refund) -> None: ...
+    def save_refund(self, refund: Refund) -> None:
+        """Save ``refund`` unless that reopens a settled one, and raise its stored payment's
+        ``amount_refunded`` to what the payment's refunds add up to
+        (:func:`unipay.storage.progress.count_refunds`), atomically per payment."""
 
     @abstractmethod
     def get_refund(self, refund_id: str) -> Refund | None: ...

@@ -3,45 +3,48 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.progress import advance_payment, advance_refund, count_refunds
 
 
 @dataclass(slots=True)
 class _Record:
     fingerprint: str
     token: str | None
-    locked_at: float
+    lease_until: float
     expires_at: float
     result: str | None = None
 
 
 class MemoryStore(Store):
     """The default store. Every method holds one lock for a few dict operations, so the async
-    gateway calls it directly instead of through a thread."""
+    gateway calls it directly instead of through a thread.
+
+    Its clock is monotonic: a wall clock stepped by NTP (or by hand) cannot expire a live claim.
+    ``clock`` exists for tests that move time without sleeping.
+    """
 
     blocking = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[tuple[str, str], _Record] = {}
         self._payments: dict[str, Payment] = {}
         self._refunds: dict[str, Refund] = {}
+        self._refund_ids: dict[str, list[str]] = {}
 
     def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: float,
-        lock_timeout: float,
-        retention: float,
+        self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
     ) -> Claim:
         with self._lock:
+            now = self._clock()
             record = self._records.get((scope, key))
             if record is not None and record.expires_at <= now:
                 record = None
@@ -50,10 +53,10 @@ class MemoryStore(Store):
                     return Claim(ClaimState.MISMATCH)
                 if record.result is not None:
                     return Claim(ClaimState.COMPLETED, result=record.result)
-                if now - record.locked_at < lock_timeout:
+                if now < record.lease_until:
                     return Claim(ClaimState.IN_PROGRESS)
             token = uuid.uuid4().hex
-            self._records[(scope, key)] = _Record(fingerprint, token, now, now + retention)
+            self._records[(scope, key)] = _Record(fingerprint, token, now + lease, now + retention)
             return Claim(ClaimState.CLAIMED, token=token)
 
     def complete(
@@ -63,7 +66,6 @@ class MemoryStore(Store):
         token: str,
         result: str,
         *,
-        now: float,
         payment: Payment | None = None,
         refund: Refund | None = None,
     ) -> None:
@@ -72,9 +74,9 @@ class MemoryStore(Store):
             if record is not None and record.token == token:
                 record.result, record.token = result, None
             if payment is not None:
-                self._payments[payment.id] = payment
+                self._save_payment(payment)
             if refund is not None:
-                self._refunds[refund.id] = refund
+                self._save_refund(refund)
 
     def release(self, scope: str, key: str, token: str) -> None:
         with self._lock:
@@ -82,18 +84,19 @@ class MemoryStore(Store):
             if record is not None and record.token == token and record.result is None:
                 del self._records[(scope, key)]
 
-    def get_result(self, scope: str, key: str, *, now: float | None = None) -> str | None:
+    def get_result(self, scope: str, key: str) -> str | None:
         with self._lock:
             record = self._records.get((scope, key))
-            if record is None or (now is not None and record.expires_at <= now):
+            if record is None or record.expires_at <= self._clock():
                 return None
             return record.result
 
-    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+    def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Removes expired records ``batch_size`` at a time, letting other threads in between."""
         purged = 0
         while True:
             with self._lock:
+                now = self._clock()
                 expired = [k for k, r in self._records.items() if r.expires_at <= now]
                 for k in expired[:batch_size]:
                     del self._records[k]
@@ -103,7 +106,7 @@ class MemoryStore(Store):
 
     def save_payment(self, payment: Payment) -> None:
         with self._lock:
-            self._payments[payment.id] = payment
+            self._save_payment(payment)
 
     def get_payment(self, payment_id: str) -> Payment | None:
         with self._lock:
@@ -111,8 +114,30 @@ class MemoryStore(Store):
 
     def save_refund(self, refund: Refund) -> None:
         with self._lock:
-            self._refunds[refund.id] = refund
+            self._save_refund(refund)
 
     def get_refund(self, refund_id: str) -> Refund | None:
         with self._lock:
             return self._refunds.get(refund_id)
+
+    # --- under the lock -----------------------------------------------------------------------
+
+    def _save_payment(self, payment: Payment) -> None:
+        forward = advance_payment(self._payments.get(payment.id), payment)
+        if forward is not None:
+            self._payments[payment.id] = forward
+
+    def _save_refund(self, refund: Refund) -> None:
+        stored = self._refunds.get(refund.id)
+        forward = advance_refund(stored, refund)
+        if forward is None:
+            return
+        self._refunds[refund.id] = forward
+        if stored is None:
+            self._refund_ids.setdefault(refund.payment_id, []).append(refund.id)
+        payment = self._payments.get(refund.payment_id)
+        if payment is not None:
+            ids = self._refund_ids[refund.payment_id]
+            counted = count_refunds(payment, (self._refunds[i] for i in ids))
+            if counted is not None:
+                self._payments[payment.id] = counted

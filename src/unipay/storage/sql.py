@@ -4,15 +4,20 @@ Every decision to take a key is one atomic statement: an ``INSERT .. ON CONFLICT
 UPDATE .. WHERE <expired or abandoned>``. Of any number of concurrent callers, in any number of
 processes or hosts, the database lets exactly one insert or update the row; the others change
 nothing and then only read who holds it. There is no read-then-write window.
+
+Time is the database's (``statement_timestamp()`` in PostgreSQL, ``julianday('now')`` in SQLite),
+so the hosts sharing a database agree on whether a lease has run out whatever their own clocks
+say. Payments and refunds change by compare-and-swap on their stored JSON, so two writers (a
+refund and a webhook, two refunds) never lose each other's update, on any dialect.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -22,17 +27,23 @@ from sqlalchemy import (
     Index,
     Insert,
     MetaData,
+    Select,
     String,
     Table,
     Text,
+    Update,
     and_,
     bindparam,
+    cast,
     create_engine,
     delete,
     event,
+    func,
+    inspect,
     make_url,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -44,9 +55,13 @@ from sqlalchemy.sql.expression import ColumnElement
 from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.progress import advance_payment, advance_refund, count_refunds
 
 DEFAULT_PREFIX = "unipay_"
 _DIALECTS = ("postgresql", "sqlite")
+#: Table creation is retried this often: several processes may create the tables at once.
+_DDL_ATTEMPTS = 10
+T = TypeVar("T")
 
 
 def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
@@ -59,7 +74,10 @@ def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
         Column("key", String(255), primary_key=True),
         Column("fingerprint", String(64), nullable=False),
         Column("token", String(32), nullable=True),
+        # Store-clock seconds: when the claim was taken, when its claimer's lease runs out, and
+        # when the record (claimed or completed) is forgotten.
         Column("locked_at", Double, nullable=False),
+        Column("lease_until", Double, nullable=False, server_default="0"),
         Column("expires_at", Double, nullable=False),
         Column("result", Text, nullable=True),
     )
@@ -134,7 +152,10 @@ class SQLStore(Store):
         self._refunds = tables[f"{table_prefix}refunds"]
         self._tables_ready = not create_tables
         self._tables_lock = threading.Lock()
+        self._now = _store_clock(dialect)
         self._take = self._claim_statement()
+        self._read_data = {t.name: _read_data(t) for t in (self._payments, self._refunds)}
+        self._swap_data = {t.name: _swap_data(t) for t in (self._payments, self._refunds)}
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -142,14 +163,7 @@ class SQLStore(Store):
     # --- idempotency records ------------------------------------------------------------------
 
     def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: float,
-        lock_timeout: float,
-        retention: float,
+        self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
     ) -> Claim:
         records = self._records
         token = uuid.uuid4().hex
@@ -158,20 +172,16 @@ class SQLStore(Store):
             "p_key": key,
             "p_fingerprint": fingerprint,
             "p_token": token,
-            "p_now": now,
-            "p_expires_at": now + retention,
-            "p_stale_before": now - lock_timeout,
+            "p_lease": lease,
+            "p_retention": retention,
         }
+        who = select(records.c.fingerprint, records.c.result).where(
+            records.c.scope == scope, records.c.key == key
+        )
         while True:
-            with self._begin() as connection:
-                if connection.execute(self._take, params).scalar() == token:
-                    return Claim(ClaimState.CLAIMED, token=token)
-            with self._begin() as connection:
-                row = connection.execute(
-                    select(records.c.fingerprint, records.c.result).where(
-                        records.c.scope == scope, records.c.key == key
-                    )
-                ).first()
+            if self._transact(lambda c: c.execute(self._take, params).scalar()) == token:
+                return Claim(ClaimState.CLAIMED, token=token)
+            row = self._transact(lambda c: c.execute(who).first())
             if row is None:
                 continue  # released between the two statements: try again
             if row.fingerprint != fingerprint:
@@ -187,79 +197,75 @@ class SQLStore(Store):
         token: str,
         result: str,
         *,
-        now: float,
         payment: Payment | None = None,
         refund: Refund | None = None,
     ) -> None:
         records = self._records
-        with self._begin() as connection:
-            connection.execute(
-                update(records)
-                .where(records.c.scope == scope, records.c.key == key, records.c.token == token)
-                .values(result=result, token=None)
-            )
+        fenced = (
+            update(records)
+            .where(records.c.scope == scope, records.c.key == key, records.c.token == token)
+            .values(result=result, token=None)
+        )
+
+        def work(connection: Connection) -> None:
+            connection.execute(fenced)
             if payment is not None:
-                self._upsert_payment(connection, payment)
+                self._save_payment(connection, payment)
             if refund is not None:
-                self._upsert_refund(connection, refund)
+                self._save_refund(connection, refund)
+
+        self._transact(work)
 
     def release(self, scope: str, key: str, token: str) -> None:
         records = self._records
-        with self._begin() as connection:
-            connection.execute(
-                delete(records).where(
-                    records.c.scope == scope,
-                    records.c.key == key,
-                    records.c.token == token,
-                    records.c.result.is_(None),
-                )
-            )
+        statement = delete(records).where(
+            records.c.scope == scope,
+            records.c.key == key,
+            records.c.token == token,
+            records.c.result.is_(None),
+        )
+        self._transact(lambda c: c.execute(statement))
 
-    def get_result(self, scope: str, key: str, *, now: float | None = None) -> str | None:
+    def get_result(self, scope: str, key: str) -> str | None:
         records = self._records
-        query = select(records.c.result).where(records.c.scope == scope, records.c.key == key)
-        if now is not None:
-            query = query.where(records.c.expires_at > now)
-        with self._begin() as connection:
-            found: str | None = connection.execute(query).scalar()
+        query = select(records.c.result).where(
+            records.c.scope == scope, records.c.key == key, records.c.expires_at > self._now
+        )
+        found: str | None = self._transact(lambda c: c.execute(query).scalar())
         return found
 
-    def purge_expired(self, *, now: float, batch_size: int = 1000) -> int:
+    def purge_expired(self, *, batch_size: int = 1000) -> int:
         records = self._records
-        batch = (
-            select(records.c.scope, records.c.key)
-            .where(records.c.expires_at <= now)
-            .limit(batch_size)
-        )
+        expired = records.c.expires_at <= self._now
+        batch = select(records.c.scope, records.c.key).where(expired).limit(batch_size)
+
+        def purge_batch(connection: Connection) -> int:
+            # Materialise the batch first: SQLite cannot delete by tuple IN a subquery.
+            keys = [tuple(row) for row in connection.execute(batch)]
+            if keys:
+                connection.execute(
+                    delete(records).where(tuple_(records.c.scope, records.c.key).in_(keys), expired)
+                )
+            return len(keys)
+
         purged = 0
         while True:
-            with self._begin() as connection:
-                # Materialise the batch first: SQLite cannot delete by tuple IN a subquery.
-                keys = [tuple(row) for row in connection.execute(batch)]
-                if keys:
-                    connection.execute(
-                        delete(records).where(
-                            tuple_(records.c.scope, records.c.key).in_(keys),
-                            records.c.expires_at <= now,
-                        )
-                    )
-            purged += len(keys)
-            if len(keys) < batch_size:
+            count = self._transact(purge_batch)
+            purged += count
+            if count < batch_size:
                 return purged
 
     # --- payments and refunds -----------------------------------------------------------------
 
     def save_payment(self, payment: Payment) -> None:
-        with self._begin() as connection:
-            self._upsert_payment(connection, payment)
+        self._transact(lambda c: self._save_payment(c, payment))
 
     def get_payment(self, payment_id: str) -> Payment | None:
         data = self._get(self._payments, payment_id)
         return None if data is None else Payment.model_validate_json(data)
 
     def save_refund(self, refund: Refund) -> None:
-        with self._begin() as connection:
-            self._upsert_refund(connection, refund)
+        self._transact(lambda c: self._save_refund(c, refund))
 
     def get_refund(self, refund_id: str) -> Refund | None:
         data = self._get(self._refunds, refund_id)
@@ -273,67 +279,137 @@ class SQLStore(Store):
 
     def _claim_statement(self) -> Insert:
         """The claim's upsert, built once with bound parameters: building it per call cost about
-        a fifth of a SQLite call (SQLAlchemy then finds the compiled form in its cache)."""
+        a fifth of a SQLite call (SQLAlchemy then finds the compiled form in its cache).
+
+        Every time in it is the database's: the lease's end is written by the claimer, and a
+        takeover compares the record's own lease with the database's clock."""
         records = self._records
+        now = self._now
         fresh: dict[str, Any] = {
             "scope": bindparam("p_scope"),
             "key": bindparam("p_key"),
             "fingerprint": bindparam("p_fingerprint"),
             "token": bindparam("p_token"),
-            "locked_at": bindparam("p_now"),
-            "expires_at": bindparam("p_expires_at"),
+            "locked_at": now,
+            "lease_until": now + bindparam("p_lease", type_=Double),
+            "expires_at": now + bindparam("p_retention", type_=Double),
             "result": None,
         }
         where = or_(
-            records.c.expires_at <= bindparam("p_now"),
+            records.c.expires_at <= now,
             and_(
                 records.c.result.is_(None),
                 records.c.fingerprint == bindparam("p_fingerprint"),
-                records.c.locked_at <= bindparam("p_stale_before"),
+                records.c.lease_until <= now,
             ),
         )
         return self._upsert(records, fresh, where=where).returning(records.c.token)
 
-    def _upsert_payment(self, connection: Connection, payment: Payment) -> None:
-        data = payment.model_copy(update={"replayed": False}).model_dump_json()
-        connection.execute(self._upsert(self._payments, {"id": payment.id, "data": data}))
+    def _save_payment(self, connection: Connection, payment: Payment) -> None:
+        def change(old: str | None) -> str | None:
+            stored = None if old is None else Payment.model_validate_json(old)
+            forward = advance_payment(stored, payment)
+            return None if forward is None else _dump(forward)
 
-    def _upsert_refund(self, connection: Connection, refund: Refund) -> None:
-        data = refund.model_copy(update={"replayed": False}).model_dump_json()
-        values = {"id": refund.id, "payment_id": refund.payment_id, "data": data}
-        connection.execute(self._upsert(self._refunds, values))
+        self._swap(connection, self._payments, payment.id, change, {})
+
+    def _save_refund(self, connection: Connection, refund: Refund) -> None:
+        def change(old: str | None) -> str | None:
+            stored = None if old is None else Refund.model_validate_json(old)
+            forward = advance_refund(stored, refund)
+            return None if forward is None else _dump(forward)
+
+        extra = {"payment_id": refund.payment_id}
+        if not self._swap(connection, self._refunds, refund.id, change, extra):
+            return
+        refunds = self._refunds
+        listed = select(refunds.c.data).where(refunds.c.payment_id == refund.payment_id)
+
+        def count(old: str | None) -> str | None:
+            if old is None:
+                return None  # the payment is not known here: nothing to count against
+            known = [Refund.model_validate_json(data) for data in connection.scalars(listed)]
+            counted = count_refunds(Payment.model_validate_json(old), known)
+            return None if counted is None else _dump(counted)
+
+        self._swap(connection, self._payments, refund.payment_id, count, {})
+
+    def _swap(
+        self,
+        connection: Connection,
+        table: Table,
+        row_id: str,
+        change: Callable[[str | None], str | None],
+        extra: dict[str, Any],
+    ) -> bool:
+        """Compare-and-swap one row's JSON: read it, let ``change`` decide the new JSON (None:
+        leave it), and write only if nobody wrote in between, else read again. Whether it wrote.
+
+        Optimistic rather than ``SELECT .. FOR UPDATE``: SQLite has no row locks, and on
+        PostgreSQL a lost race costs one more read, which is rare."""
+        while True:
+            old: str | None = connection.execute(
+                self._read_data[table.name], {"r_id": row_id}
+            ).scalar()
+            new = change(old)
+            if new is None:
+                return False
+            if old is None:
+                inserted = self._upsert(table, {"id": row_id, "data": new, **extra}, only_new=True)
+                written = connection.execute(inserted).rowcount
+            else:
+                swap = {"r_id": row_id, "r_old": old, "r_new": new}
+                written = connection.execute(self._swap_data[table.name], swap).rowcount
+            if written:
+                return True
 
     def _upsert(
-        self, table: Table, values: dict[str, Any], where: ColumnElement[bool] | None = None
+        self,
+        table: Table,
+        values: dict[str, Any],
+        where: ColumnElement[bool] | None = None,
+        *,
+        only_new: bool = False,
     ) -> Insert:
-        """INSERT, or on a primary-key conflict UPDATE the other columns (only ``where`` holds).
+        """INSERT, or on a primary-key conflict UPDATE the other columns (only ``where`` holds),
+        or with ``only_new`` do nothing.
 
         Each dialect's own ``insert`` renders its ON CONFLICT clause."""
         keys = [column.name for column in table.primary_key]
-        if self.engine.dialect.name == "postgresql":
-            pg = postgresql.insert(table).values(values)
-            changes = {name: pg.excluded[name] for name in values if name not in keys}
-            return pg.on_conflict_do_update(index_elements=keys, set_=changes, where=where)
-        lite = sqlite.insert(table).values(values)
-        changes = {name: lite.excluded[name] for name in values if name not in keys}
-        return lite.on_conflict_do_update(index_elements=keys, set_=changes, where=where)
+        dialect_insert = (
+            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = dialect_insert(table).values(values)
+        if only_new:
+            return statement.on_conflict_do_nothing(index_elements=keys)
+        changes = {name: statement.excluded[name] for name in values if name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=changes, where=where)
 
     def _get(self, table: Table, row_id: str) -> str | None:
-        with self._begin() as connection:
-            data: str | None = connection.execute(
-                select(table.c.data).where(table.c.id == row_id)
-            ).scalar()
+        query = self._read_data[table.name]
+        data: str | None = self._transact(lambda c: c.execute(query, {"r_id": row_id}).scalar())
         return data
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """One transaction; driver and connection failures become ``StoreUnavailable``."""
-        try:
-            self._ensure_tables()
-            with self.engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:  # driver errors, and pool timeouts
-            raise self._unavailable(exc) from exc
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction; driver and connection failures become
+        ``StoreUnavailable``.
+
+        A pooled connection that the server closed (a restart, an idle timeout) fails on first
+        use; SQLAlchemy then discards it and the pool's other connections, and the work runs
+        once more on a fresh one. Every piece of work here is safe to repeat: a claim that did
+        commit before the failure was reported is found held, and fails closed."""
+        for attempt in (1, 2):
+            try:
+                self._ensure_tables()
+                with self.engine.begin() as connection:
+                    return work(connection)
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                raise self._unavailable(exc) from exc
+            except SQLAlchemyError as exc:  # pool timeouts and the like
+                raise self._unavailable(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _ensure_tables(self) -> None:
         if self._tables_ready:
@@ -341,12 +417,32 @@ class SQLStore(Store):
         with self._tables_lock:
             if self._tables_ready:
                 return
-            try:
-                self.metadata.create_all(self.engine)
-            except DBAPIError:
-                # Another process created them between the check and the CREATE: look again.
-                self.metadata.create_all(self.engine)
+            for attempt in range(1, _DDL_ATTEMPTS + 1):
+                try:
+                    with self.engine.begin() as connection:
+                        self.metadata.create_all(connection)
+                        self._add_lease_column(connection)
+                    break
+                except DBAPIError:
+                    # Another process created a table or an index between the check and the
+                    # CREATE (PostgreSQL may report it as a unique violation in pg_type): look
+                    # again; by then the table is there and the check skips it.
+                    if attempt == _DDL_ATTEMPTS:
+                        raise
+                    time.sleep(0.02 * attempt)
             self._tables_ready = True
+
+    def _add_lease_column(self, connection: Connection) -> None:
+        """Tables created by unipay 0.1 lack ``lease_until``: add it (their claims then count as
+        lapsed, as 0.1 would have judged them after its lock timeout)."""
+        records = self._records
+        columns = {column["name"] for column in inspect(connection).get_columns(records.name)}
+        if "lease_until" not in columns:
+            kind = Double().compile(dialect=connection.dialect)
+            name = connection.dialect.identifier_preparer.format_table(records)
+            connection.execute(
+                text(f"ALTER TABLE {name} ADD COLUMN lease_until {kind} NOT NULL DEFAULT 0")
+            )
 
     def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
         url = self.engine.url
@@ -360,6 +456,29 @@ class SQLStore(Store):
             "reachable, that the URL's credentials and database are right, and that the tables "
             "exist (SQLStore(create_tables=True) or your migrations)."
         )
+
+
+def _store_clock(dialect: str) -> ColumnElement[float]:
+    """The database's own clock in Unix seconds, evaluated once per statement."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.statement_timestamp()), Double)
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+def _read_data(table: Table) -> Select[Any]:
+    return select(table.c.data).where(table.c.id == bindparam("r_id"))
+
+
+def _swap_data(table: Table) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("r_id"), table.c.data == bindparam("r_old"))
+        .values(data=bindparam("r_new"))
+    )
+
+
+def _dump(record: Payment | Refund) -> str:
+    return record.model_copy(update={"replayed": False}).model_dump_json()
 
 
 def _make_engine(url: str | URL, busy_timeout: float, options: dict[str, Any]) -> Engine:

@@ -11,12 +11,14 @@ Subclass it in your store's tests and override the one fixture that builds a fre
             yield store
             store.close()
 
-Times are passed in explicitly (``now=``), so expiry and takeover are tested without sleeping.
+Time is the store's own, so expiry and takeover are tested with short real leases and
+retentions (a fraction of a second) and short sleeps.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,17 +29,32 @@ import pytest
 from unipay.models import Payment, PaymentStatus, Refund, RefundStatus
 from unipay.storage.base import Claim, ClaimState, Store
 
-NOW = 1_700_000_000.0
 LOCK = 60.0
 KEEP = 86_400.0
+#: A lease or retention that runs out during a test, and a sleep that outlasts it.
+SHORT = 0.2
+PAST_SHORT = 0.3
 SCOPE = "operation"
 THREADS = 16
 
 T = TypeVar("T")
 
 
-def _claim(store: Store, key: str, fingerprint: str = "fp-a", *, at: float = NOW) -> Claim:
-    return store.claim(SCOPE, key, fingerprint, now=at, lock_timeout=LOCK, retention=KEEP)
+def _claim(
+    store: Store, key: str, fingerprint: str = "fp-a", *, lease: float = LOCK, keep: float = KEEP
+) -> Claim:
+    return store.claim(SCOPE, key, fingerprint, lease=lease, retention=keep)
+
+
+def _refund(payment: Payment, amount: int, status: RefundStatus = RefundStatus.SUCCEEDED) -> Refund:
+    return Refund(
+        provider="conformance",
+        provider_refund_id="re_" + uuid.uuid4().hex,
+        payment_id=payment.id,
+        amount=amount,
+        currency=payment.currency,
+        status=status,
+    )
 
 
 def _payment(status: PaymentStatus = PaymentStatus.SUCCEEDED) -> Payment:
@@ -86,7 +103,7 @@ class StoreConformance:
 
     def test_held_key_is_in_progress(self, store: Store, key: str) -> None:
         _claim(store, key)
-        assert _claim(store, key, at=NOW + LOCK - 1).state is ClaimState.IN_PROGRESS
+        assert _claim(store, key).state is ClaimState.IN_PROGRESS
 
     def test_other_fingerprint_is_a_mismatch_while_held_and_after_completion(
         self, store: Store, key: str
@@ -94,13 +111,13 @@ class StoreConformance:
         token = _claim(store, key).token
         assert _claim(store, key, "fp-b").state is ClaimState.MISMATCH
         assert token is not None
-        store.complete(SCOPE, key, token, '{"payment":1}', now=NOW)
+        store.complete(SCOPE, key, token, '{"payment":1}')
         assert _claim(store, key, "fp-b").state is ClaimState.MISMATCH
         assert _claim(store, key).result == '{"payment":1}'
 
     def test_scopes_do_not_collide(self, store: Store, key: str) -> None:
         _claim(store, key)
-        other = store.claim("webhook", key, "fp-b", now=NOW, lock_timeout=LOCK, retention=KEEP)
+        other = store.claim("webhook", key, "fp-b", lease=LOCK, retention=KEEP)
         assert other.state is ClaimState.CLAIMED
 
     # --- complete and release -----------------------------------------------------------------
@@ -108,27 +125,32 @@ class StoreConformance:
     def test_completed_key_returns_its_result(self, store: Store, key: str) -> None:
         token = _claim(store, key).token
         assert token is not None
-        store.complete(SCOPE, key, token, '{"x":1}', now=NOW + 1)
-        claim = _claim(store, key, at=NOW + 2)
+        store.complete(SCOPE, key, token, '{"x":1}')
+        claim = _claim(store, key)
         assert (claim.state, claim.result) == (ClaimState.COMPLETED, '{"x":1}')
         assert store.get_result(SCOPE, key) == '{"x":1}'
 
     def test_completed_key_is_never_taken_over(self, store: Store, key: str) -> None:
-        token = _claim(store, key).token
+        token = _claim(store, key, lease=SHORT).token
         assert token is not None
-        store.complete(SCOPE, key, token, "{}", now=NOW)
-        assert _claim(store, key, at=NOW + LOCK * 10).state is ClaimState.COMPLETED
+        store.complete(SCOPE, key, token, "{}")
+        time.sleep(PAST_SHORT)
+        assert _claim(store, key, lease=SHORT).state is ClaimState.COMPLETED
 
     def test_complete_with_a_lost_token_keeps_the_new_owner(self, store: Store, key: str) -> None:
-        old = _claim(store, key).token
-        new = _claim(store, key, at=NOW + LOCK).token
+        """Fencing: a caller whose lease ran out and was taken over never completes the key."""
+        old = _claim(store, key, lease=SHORT).token
+        time.sleep(PAST_SHORT)
+        new = _claim(store, key).token
         assert old is not None
         assert new is not None
         assert old != new
-        store.complete(SCOPE, key, old, '{"old":1}', now=NOW + LOCK)
-        assert _claim(store, key, at=NOW + LOCK).state is ClaimState.IN_PROGRESS
-        store.complete(SCOPE, key, new, '{"new":1}', now=NOW + LOCK)
-        assert _claim(store, key, at=NOW + LOCK).result == '{"new":1}'
+        store.complete(SCOPE, key, old, '{"old":1}')
+        assert _claim(store, key).state is ClaimState.IN_PROGRESS
+        store.release(SCOPE, key, old)
+        assert _claim(store, key).state is ClaimState.IN_PROGRESS
+        store.complete(SCOPE, key, new, '{"new":1}')
+        assert _claim(store, key).result == '{"new":1}'
 
     def test_release_frees_the_key(self, store: Store, key: str) -> None:
         token = _claim(store, key).token
@@ -144,45 +166,61 @@ class StoreConformance:
         assert token is not None
         store.release(SCOPE, key, "not-the-token")
         assert _claim(store, key).state is ClaimState.IN_PROGRESS
-        store.complete(SCOPE, key, token, "{}", now=NOW)
+        store.complete(SCOPE, key, token, "{}")
         store.release(SCOPE, key, token)
         assert _claim(store, key).state is ClaimState.COMPLETED
 
-    # --- expiry and takeover ------------------------------------------------------------------
+    # --- leases, expiry and takeover ----------------------------------------------------------
 
     def test_abandoned_lock_is_taken_over_once(self, store: Store, key: str) -> None:
-        first = _claim(store, key)
-        takeover = _claim(store, key, at=NOW + LOCK)
+        first = _claim(store, key, lease=SHORT)
+        time.sleep(PAST_SHORT)
+        takeover = _claim(store, key)
         assert takeover.state is ClaimState.CLAIMED
         assert takeover.token != first.token
-        assert _claim(store, key, at=NOW + LOCK).state is ClaimState.IN_PROGRESS
+        assert _claim(store, key).state is ClaimState.IN_PROGRESS
+
+    def test_a_short_lease_never_shortens_anothers(self, store: Store, key: str) -> None:
+        """The lease is the claimer's: a caller configured with a short lock timeout must not
+        take over a live claim written with a long one."""
+        _claim(store, key, lease=LOCK)
+        time.sleep(PAST_SHORT)
+        assert _claim(store, key, lease=0.001).state is ClaimState.IN_PROGRESS
+
+    def test_a_lapsed_short_lease_is_taken_over_by_a_long_one(self, store: Store, key: str) -> None:
+        _claim(store, key, lease=SHORT)
+        time.sleep(PAST_SHORT)
+        assert _claim(store, key, lease=LOCK).state is ClaimState.CLAIMED
 
     def test_abandoned_lock_with_other_parameters_is_a_mismatch(
         self, store: Store, key: str
     ) -> None:
-        _claim(store, key)
-        assert _claim(store, key, "fp-b", at=NOW + LOCK).state is ClaimState.MISMATCH
+        _claim(store, key, lease=SHORT)
+        time.sleep(PAST_SHORT)
+        assert _claim(store, key, "fp-b").state is ClaimState.MISMATCH
 
     def test_expired_key_runs_as_new(self, store: Store, key: str) -> None:
-        token = _claim(store, key).token
+        token = _claim(store, key, lease=SHORT / 2, keep=SHORT).token
         assert token is not None
-        store.complete(SCOPE, key, token, "{}", now=NOW)
-        assert store.get_result(SCOPE, key, now=NOW + KEEP) is None
-        assert store.get_result(SCOPE, key, now=NOW + KEEP - 1) == "{}"
-        assert _claim(store, key, "fp-b", at=NOW + KEEP).state is ClaimState.CLAIMED
+        store.complete(SCOPE, key, token, "{}")
+        assert store.get_result(SCOPE, key) == "{}"
+        time.sleep(PAST_SHORT)
+        assert store.get_result(SCOPE, key) is None
+        assert _claim(store, key, "fp-b").state is ClaimState.CLAIMED
 
     def test_purge_deletes_only_expired_records_in_batches(self, store: Store) -> None:
         old = [f"old-{uuid.uuid4().hex}" for _ in range(5)]
         for key in old:
-            token = _claim(store, key).token
+            token = _claim(store, key, lease=SHORT / 2, keep=SHORT).token
             assert token is not None
-            store.complete(SCOPE, key, token, "{}", now=NOW)
+            store.complete(SCOPE, key, token, "{}")
         live = f"live-{uuid.uuid4().hex}"
-        _claim(store, live, at=NOW + KEEP)
-        assert store.purge_expired(now=NOW + KEEP, batch_size=2) == 5
+        _claim(store, live)
+        time.sleep(PAST_SHORT)
+        assert store.purge_expired(batch_size=2) == 5
         assert all(store.get_result(SCOPE, key) is None for key in old)
-        assert _claim(store, live, at=NOW + KEEP).state is ClaimState.IN_PROGRESS
-        assert store.purge_expired(now=NOW + KEEP, batch_size=2) == 0
+        assert _claim(store, live).state is ClaimState.IN_PROGRESS
+        assert store.purge_expired(batch_size=2) == 0
 
     # --- concurrency --------------------------------------------------------------------------
 
@@ -192,8 +230,9 @@ class StoreConformance:
         assert states.count(ClaimState.IN_PROGRESS) == THREADS - 1
 
     def test_one_of_many_threads_takes_over_an_abandoned_lock(self, store: Store, key: str) -> None:
-        _claim(store, key)
-        claims = _at_once(THREADS, lambda: _claim(store, key, at=NOW + LOCK))
+        _claim(store, key, lease=SHORT)
+        time.sleep(PAST_SHORT)
+        claims = _at_once(THREADS, lambda: _claim(store, key))
         states = [c.state for c in claims]
         assert states.count(ClaimState.CLAIMED) == 1
         assert states.count(ClaimState.IN_PROGRESS) == THREADS - 1
@@ -256,6 +295,74 @@ class StoreConformance:
         )
         token = _claim(store, key).token
         assert token is not None
-        store.complete(SCOPE, key, token, "{}", now=NOW, payment=payment, refund=refund)
-        assert store.get_payment(payment.id) == payment
+        store.complete(SCOPE, key, token, "{}", payment=payment, refund=refund)
+        assert store.get_payment(payment.id) == payment.model_copy(update={"amount_refunded": 100})
         assert store.get_refund(refund.id) == refund
+
+    # --- never backwards, never a lost update ------------------------------------------------
+
+    def test_an_older_snapshot_never_moves_a_payment_backwards(self, store: Store) -> None:
+        authorized = _payment(PaymentStatus.REQUIRES_CAPTURE)
+        captured = authorized.model_copy(
+            update={"status": PaymentStatus.SUCCEEDED, "amount_received": 1299}
+        )
+        store.save_payment(captured)
+        store.save_payment(authorized)
+        assert store.get_payment(authorized.id) == captured
+
+    def test_a_settled_refund_is_never_reopened(self, store: Store) -> None:
+        payment = _payment()
+        store.save_payment(payment)
+        refund = _refund(payment, 100, RefundStatus.PENDING)
+        settled = refund.model_copy(update={"status": RefundStatus.SUCCEEDED})
+        store.save_refund(settled)
+        store.save_refund(refund)
+        assert store.get_refund(refund.id) == settled
+
+    def test_refunds_raise_the_payments_refunded_amount_once_each(self, store: Store) -> None:
+        payment = _payment()
+        store.save_payment(payment)
+        first, second = _refund(payment, 100), _refund(payment, 200, RefundStatus.PENDING)
+        store.save_refund(first)
+        store.save_refund(first)
+        store.save_refund(second)
+        store.save_refund(_refund(payment, 400, RefundStatus.FAILED))
+        stored = store.get_payment(payment.id)
+        assert stored is not None
+        assert stored.amount_refunded == 300
+
+    def test_concurrent_refunds_on_one_payment_are_all_counted(self, store: Store) -> None:
+        """Each thread saves its own refund of one payment at once: no update is lost."""
+        payment = _payment()
+        store.save_payment(payment)
+        refunds = [_refund(payment, 10) for _ in range(THREADS)]
+        pending = iter(refunds)
+        guard = threading.Lock()
+
+        def save() -> None:
+            with guard:
+                refund = next(pending)
+            store.save_refund(refund)
+
+        _at_once(THREADS, save)
+        stored = store.get_payment(payment.id)
+        assert stored is not None
+        assert stored.amount_refunded == 10 * THREADS
+
+    def test_concurrent_saves_keep_the_furthest_state(self, store: Store) -> None:
+        """Half the threads save the captured payment, half the authorized one it came from:
+        whatever the interleaving, the captured one stands."""
+        authorized = _payment(PaymentStatus.REQUIRES_CAPTURE)
+        captured = authorized.model_copy(
+            update={"status": PaymentStatus.SUCCEEDED, "amount_received": 1299}
+        )
+        turn = iter(range(THREADS))
+        guard = threading.Lock()
+
+        def save() -> None:
+            with guard:
+                index = next(turn)
+            store.save_payment(captured if index % 2 else authorized)
+
+        _at_once(THREADS, save)
+        assert store.get_payment(authorized.id) == captured

@@ -7,9 +7,9 @@ app = WebhookApp(gateway)
 async def fulfil(event: WebhookEvent) -> None: ...
 """
 
+from unipay.storage.progress import PAYMENT_STATUS_ORDER, advance_payment
 from unipay.webhooks.app import WebhookApp
 from unipay.webhooks.delivery import Handler, Outcome
-from unipay.webhooks.progress import PAYMENT_STATUS_ORDER, advance_payment
 from unipay.webhooks.signatures import (
     DEFAULT_TOLERANCE,
     VerifiedDelivery,

@@ -105,7 +105,6 @@ class WebhookApp:
         self._context = DeliveryContext(
             store=gateway.store,
             handlers=self._handlers,
-            clock=gateway._clock,
             lock_timeout=gateway.idempotency.lock_timeout,
             retention=deduplication_window,
         )

@@ -1,7 +1,7 @@
 """What happens to one delivery once its body is read, written once as a flow.
 
 verify (the provider's plugin) -> claim ``(provider, event id)`` in the gateway's store ->
-bring the stored payment or refund forward -> handlers and the ``unipay_webhook_event`` hook ->
+save the payment or refund (never backwards) -> handlers and the ``unipay_webhook_event`` hook ->
 complete the claim. A handler that raises releases the claim instead, so the provider's
 redelivery runs the handlers again. Driven by :func:`unipay._flow.arun`, a blocking store (SQL)
 runs in a worker thread and the event loop never waits on it.
@@ -26,7 +26,6 @@ from unipay.idempotency import WEBHOOK_SCOPE, release_claim
 from unipay.models import WebhookEvent, WebhookEventType
 from unipay.provider import Provider
 from unipay.storage.base import ClaimState, Store
-from unipay.webhooks.progress import advance_payment, advance_refund
 
 logger = logging.getLogger("unipay.webhooks")
 
@@ -92,7 +91,7 @@ class DeliveryContext:
 
     store: Store
     handlers: Handlers
-    clock: Callable[[], float]
+    #: The lease this app writes with its claim of an event id.
     lock_timeout: float
     retention: float
 
@@ -114,7 +113,7 @@ def deliver(
         ctx.store,
         "claim",
         (WEBHOOK_SCOPE, key, _fingerprint(event)),
-        {"now": ctx.clock(), "lock_timeout": ctx.lock_timeout, "retention": ctx.retention},
+        {"lease": ctx.lock_timeout, "retention": ctx.retention},
     )
     if claim.state is ClaimState.IN_PROGRESS:
         return Delivered(event, Outcome.IN_PROGRESS)
@@ -130,26 +129,25 @@ def deliver(
     try:
         yield from _keep_records(ctx.store, event)
         yield Call(ctx.handlers, "dispatch", (event,))
-    except Exception as error:
+    except GeneratorExit:
+        raise
+    except BaseException as error:  # a cancelled delivery must not hold its event id either
         yield from release_claim(ctx.store, WEBHOOK_SCOPE, key, token)
-        raise HandlerFailed(event) from error
+        if isinstance(error, Exception):
+            raise HandlerFailed(event) from error
+        raise
     outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
-    yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome), {"now": ctx.clock()})
+    yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome))
     return Delivered(event, Outcome.PROCESSED)
 
 
 def _keep_records(store: Store, event: WebhookEvent) -> Flow[None]:
-    """Save the event's payment and refund unless that would move them backwards."""
+    """Save the event's payment and refund; the store keeps them from moving backwards
+    (:mod:`unipay.storage.progress`), atomically, so a concurrent refund is never lost."""
     if event.payment is not None:
-        stored = yield Call(store, "get_payment", (event.payment.id,))
-        forward = advance_payment(stored, event.payment)
-        if forward is not None:
-            yield Call(store, "save_payment", (forward,))
+        yield Call(store, "save_payment", (event.payment,))
     if event.refund is not None:
-        stored_refund = yield Call(store, "get_refund", (event.refund.id,))
-        forward_refund = advance_refund(stored_refund, event.refund)
-        if forward_refund is not None:
-            yield Call(store, "save_refund", (forward_refund,))
+        yield Call(store, "save_refund", (event.refund,))
 
 
 def _fingerprint(event: WebhookEvent) -> str:
