@@ -8,10 +8,12 @@ XTS are left out on purpose.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, Strict
+
+from unipay.errors import InvalidRequest
 
 #: The largest amount unipay accepts in minor units (Stripe's limit: eight digits).
 MAX_AMOUNT = 99_999_999
@@ -38,10 +40,16 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 
 def normalize_currency(code: str) -> str:
-    """Return the upper-case ISO 4217 code, or raise ValueError saying what is wrong."""
+    """Return the upper-case ISO 4217 code, or raise ValueError saying what is wrong.
+
+    A refused value is not repeated in the message: a card number typed into the wrong field
+    would otherwise end up in logs and error reports. Three letters cannot be one, so an unknown
+    code is named.
+    """
     if len(code) != 3 or not code.isascii() or not code.isalpha():
         raise ValueError(
-            f"currency must be a three-letter ISO 4217 code such as 'USD', got {code!r}"
+            "currency must be a three-letter ISO 4217 code such as 'USD' "
+            f"(got {len(code)} characters, not repeated here)"
         )
     upper = code.upper()
     if upper not in CURRENCY_EXPONENTS:
@@ -66,3 +74,88 @@ Currency = Annotated[str, Strict(), AfterValidator(normalize_currency)]
 
 #: A positive amount in minor units. Floats and strings are refused: 12.99 is never 1299.
 Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT)]
+
+
+#: Major units above 10**18 are no amount of money; refusing them bounds the integer arithmetic.
+_MAX_MAJOR_DIGITS = 18
+
+
+def _currency_param(currency: str) -> tuple[str, int]:
+    try:
+        code = normalize_currency(currency)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="currency") from None
+    return code, CURRENCY_EXPONENTS[code]
+
+
+def to_minor_units(amount: Decimal | str | int, currency: str) -> int:
+    """The integer amount unipay takes, from a major-unit amount: ``("12.99", "USD") -> 1299``.
+
+    Exact: the amount is read as a ``Decimal`` (never a float, which cannot hold 12.99), and an
+    amount finer than the currency's minor unit (``"12.999"`` USD, ``"1.5"`` JPY) is refused
+    rather than rounded, because rounding money silently is a bug the payer or you pay for.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | str | int):
+        raise InvalidRequest(
+            f"amount must be a Decimal, a str such as '12.99' or an int, not "
+            f"{type(amount).__name__}: a float cannot hold most prices exactly, so pass "
+            "Decimal(...) or the string you read",
+            param="amount",
+        )
+    code, digits = _currency_param(currency)
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except InvalidOperation:
+        raise InvalidRequest(
+            "amount must be a decimal number such as '12.99' (digits, one '.', no thousands "
+            "separators or currency symbols)",
+            param="amount",
+        ) from None
+    if not value.is_finite():
+        raise InvalidRequest("amount must be a finite number such as '12.99'", param="amount")
+    if value.is_zero():
+        return 0
+    if value.is_signed():
+        raise InvalidRequest(
+            "amount must not be negative: unipay amounts are sizes (a refund is its own call, "
+            "refund_payment, with a positive amount)",
+            param="amount",
+        )
+    if value.adjusted() > _MAX_MAJOR_DIGITS:
+        raise InvalidRequest(
+            f"amount {value:.3e} is too large to be an amount of money", param="amount"
+        )
+    # Exact integer arithmetic on the digits: Decimal arithmetic rounds to 28 significant digits,
+    # which would turn "12.99999999999999999999999999999" into an exact-looking 1300.
+    _, coefficient, exp = value.as_tuple()
+    assert isinstance(exp, int)  # finite
+    places = list(coefficient)
+    shift = exp + digits
+    while shift < 0 and places[-1] == 0:
+        places.pop()
+        shift += 1
+    if shift < 0:
+        raise InvalidRequest(
+            f"{code} has {digits} digit{'' if digits == 1 else 's'} after the decimal point, so "
+            f"{value} cannot be charged exactly: round it yourself to {digits} "
+            f"place{'' if digits == 1 else 's'} (e.g. with Decimal.quantize) before converting",
+            param="amount",
+        )
+    minor: int = int("".join(map(str, places))) * 10**shift
+    return minor
+
+
+def from_minor_units(amount: int, currency: str) -> Decimal:
+    """The major-unit ``Decimal`` for an integer amount: ``(1299, "USD") -> Decimal("12.99")``.
+
+    The result carries the currency's places (``Decimal("10.00")``, ``Decimal("500")`` for JPY),
+    so ``str()`` of it is ready to show or to send to an API that wants ``"10.00"``.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidRequest(
+            f"amount must be an int in minor units (1299 for 12.99 USD), not "
+            f"{type(amount).__name__}; use to_minor_units() for '12.99'",
+            param="amount",
+        )
+    _, digits = _currency_param(currency)
+    return Decimal(amount).scaleb(-digits)
