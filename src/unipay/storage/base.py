@@ -17,6 +17,9 @@ from enum import StrEnum
 
 from unipay.models import Payment, Refund
 
+#: The most a list call returns at once (Stripe's limit too).
+MAX_LIST_LIMIT = 100
+
 
 class ClaimState(StrEnum):
     #: The caller owns the key now and must ``complete`` or ``release`` it.
@@ -111,6 +114,39 @@ class Store(ABC):
 
     @abstractmethod
     def get_refund(self, refund_id: str) -> Refund | None: ...
+
+    def list_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]:
+        """Stored payments, newest first (``created_at``, then id, both descending), for a
+        Stripe-style list; filtered by ``provider`` and ``status`` when given.
+
+        ``starting_after`` is the id of a payment from an earlier page: the page starts right
+        after it (keyset pagination, so a page costs the same at a million payments as at ten
+        and a payment saved meanwhile never shifts a page). An unknown ``starting_after`` gives
+        an empty list. Callers that need ``has_more`` ask for ``limit + 1``.
+
+        Not abstract so that stores written before 0.3 keep working; they cannot list.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot list payments; implement Store.list_payments "
+            "(MemoryStore and SQLStore do)"
+        )
+
+    def list_refunds(self, payment_id: str) -> list[Refund]:
+        """The stored refunds of one payment, oldest first (``created_at``, then id).
+
+        Not abstract so that stores written before 0.3 keep working; they cannot list.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot list refunds; implement Store.list_refunds "
+            "(MemoryStore and SQLStore do)"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional: a memory store holds nothing to release
         """Release connections."""

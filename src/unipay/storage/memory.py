@@ -120,6 +120,34 @@ class MemoryStore(Store):
         with self._lock:
             return self._refunds.get(refund_id)
 
+    def list_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]:
+        """A sort of every stored payment per page: fine for a test double's thousands."""
+        with self._lock:
+            cursor = self._payments.get(starting_after) if starting_after is not None else None
+            if starting_after is not None and cursor is None:
+                return []
+            matching = [
+                p
+                for p in self._payments.values()
+                if (provider is None or p.provider == provider)
+                and (status is None or p.status == status)
+                and (cursor is None or (p.created_at, p.id) < (cursor.created_at, cursor.id))
+            ]
+        matching.sort(key=lambda p: (p.created_at, p.id), reverse=True)
+        return matching[:limit]
+
+    def list_refunds(self, payment_id: str) -> list[Refund]:
+        with self._lock:
+            refunds = [self._refunds[i] for i in self._refund_ids.get(payment_id, [])]
+        return sorted(refunds, key=lambda r: (r.created_at, r.id))
+
     # --- under the lock -----------------------------------------------------------------------
 
     def _save_payment(self, payment: Payment) -> None:

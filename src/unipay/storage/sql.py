@@ -62,6 +62,17 @@ _DIALECTS = ("postgresql", "sqlite")
 #: Table creation is retried this often: several processes may create the tables at once.
 _DDL_ATTEMPTS = 10
 T = TypeVar("T")
+#: One index per filter combination of ``list_payments``, each ending in its sort order.
+_PAYMENT_LIST_INDEXES = {
+    "created": ("created_at", "id"),
+    "provider_created": ("provider", "created_at", "id"),
+    "status_created": ("status", "created_at", "id"),
+    "provider_status_created": ("provider", "status", "created_at", "id"),
+}
+#: The list columns that ``_add_list_columns`` adds to tables created by unipay 0.2.
+_PAYMENT_LIST_COLUMNS = {"provider": String(64), "status": String(32), "created_at": Double()}
+#: Rows per transaction when ``_add_list_columns`` fills the new columns from the JSON.
+_BACKFILL_BATCH = 1000
 
 
 def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
@@ -82,12 +93,19 @@ def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
         Column("result", Text, nullable=True),
     )
     Index(f"{prefix}idempotency_expires_at", records.c.expires_at)
-    Table(
+    payments = Table(
         f"{prefix}payments",
         metadata,
         Column("id", String(255), primary_key=True),
         Column("data", Text, nullable=False),
+        # Copies of the JSON's fields, for lists: filtered and ordered by these indexes alone,
+        # newest first with the id as tie-break (keyset pagination; never OFFSET).
+        Column("provider", String(64), nullable=True),
+        Column("status", String(32), nullable=True),
+        Column("created_at", Double, nullable=True),
     )
+    for name, columns in _PAYMENT_LIST_INDEXES.items():
+        Index(f"{prefix}payments_{name}", *(payments.c[c] for c in columns))
     refunds = Table(
         f"{prefix}refunds",
         metadata,
@@ -271,6 +289,53 @@ class SQLStore(Store):
         data = self._get(self._refunds, refund_id)
         return None if data is None else Refund.model_validate_json(data)
 
+    def list_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]:
+        """One indexed range scan: the filters and the cursor select a range of one of the
+        ``payments_*_created`` indexes, read newest first, ``limit`` rows."""
+        payments = self._payments
+        query = select(payments.c.data)
+        if provider is not None:
+            query = query.where(payments.c.provider == provider)
+        if status is not None:
+            query = query.where(payments.c.status == status)
+        query = query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+        cursor_of = select(payments.c.created_at, payments.c.id).where(
+            payments.c.id == starting_after
+        )
+
+        def page(connection: Connection) -> list[str]:
+            paged = query
+            if starting_after is not None:
+                cursor = connection.execute(cursor_of).first()
+                if cursor is None or cursor.created_at is None:
+                    return []
+                created, row_id = cursor.created_at, cursor.id
+                paged = query.where(
+                    or_(
+                        payments.c.created_at < created,
+                        and_(payments.c.created_at == created, payments.c.id < row_id),
+                    )
+                )
+            return list(connection.scalars(paged))
+
+        return [Payment.model_validate_json(data) for data in self._transact(page)]
+
+    def list_refunds(self, payment_id: str) -> list[Refund]:
+        refunds = self._refunds
+        query = select(refunds.c.data).where(refunds.c.payment_id == payment_id)
+        found = [
+            Refund.model_validate_json(data)
+            for data in self._transact(lambda c: list(c.scalars(query)))
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
     def close(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
@@ -306,44 +371,40 @@ class SQLStore(Store):
         return self._upsert(records, fresh, where=where).returning(records.c.token)
 
     def _save_payment(self, connection: Connection, payment: Payment) -> None:
-        def change(old: str | None) -> str | None:
+        def change(old: str | None) -> Payment | None:
             stored = None if old is None else Payment.model_validate_json(old)
-            forward = advance_payment(stored, payment)
-            return None if forward is None else _dump(forward)
+            return advance_payment(stored, payment)
 
-        self._swap(connection, self._payments, payment.id, change, {})
+        self._swap(connection, self._payments, payment.id, change)
 
     def _save_refund(self, connection: Connection, refund: Refund) -> None:
-        def change(old: str | None) -> str | None:
+        def change(old: str | None) -> Refund | None:
             stored = None if old is None else Refund.model_validate_json(old)
-            forward = advance_refund(stored, refund)
-            return None if forward is None else _dump(forward)
+            return advance_refund(stored, refund)
 
-        extra = {"payment_id": refund.payment_id}
-        if not self._swap(connection, self._refunds, refund.id, change, extra):
+        if not self._swap(connection, self._refunds, refund.id, change):
             return
         refunds = self._refunds
         listed = select(refunds.c.data).where(refunds.c.payment_id == refund.payment_id)
 
-        def count(old: str | None) -> str | None:
+        def count(old: str | None) -> Payment | None:
             if old is None:
                 return None  # the payment is not known here: nothing to count against
             known = [Refund.model_validate_json(data) for data in connection.scalars(listed)]
-            counted = count_refunds(Payment.model_validate_json(old), known)
-            return None if counted is None else _dump(counted)
+            return count_refunds(Payment.model_validate_json(old), known)
 
-        self._swap(connection, self._payments, refund.payment_id, count, {})
+        self._swap(connection, self._payments, refund.payment_id, count)
 
     def _swap(
         self,
         connection: Connection,
         table: Table,
         row_id: str,
-        change: Callable[[str | None], str | None],
-        extra: dict[str, Any],
+        change: Callable[[str | None], Payment | Refund | None],
     ) -> bool:
-        """Compare-and-swap one row's JSON: read it, let ``change`` decide the new JSON (None:
-        leave it), and write only if nobody wrote in between, else read again. Whether it wrote.
+        """Compare-and-swap one row's JSON: read it, let ``change`` decide the new record (None:
+        leave it), and write it (with its list columns) only if nobody wrote in between, else
+        read again. Whether it wrote.
 
         Optimistic rather than ``SELECT .. FOR UPDATE``: SQLite has no row locks, and on
         PostgreSQL a lost race costs one more read, which is rare."""
@@ -351,15 +412,17 @@ class SQLStore(Store):
             old: str | None = connection.execute(
                 self._read_data[table.name], {"r_id": row_id}
             ).scalar()
-            new = change(old)
-            if new is None:
+            record = change(old)
+            if record is None:
                 return False
+            new, columns = _dump(record), _columns(record)
             if old is None:
-                inserted = self._upsert(table, {"id": row_id, "data": new, **extra}, only_new=True)
-                written = connection.execute(inserted).rowcount
+                row = {"id": row_id, "data": new, **columns}
+                written = connection.execute(self._upsert(table, row, only_new=True)).rowcount
             else:
                 swap = {"r_id": row_id, "r_old": old, "r_new": new}
-                written = connection.execute(self._swap_data[table.name], swap).rowcount
+                statement = self._swap_data[table.name].values(**columns)
+                written = connection.execute(statement, swap).rowcount
             if written:
                 return True
 
@@ -422,6 +485,7 @@ class SQLStore(Store):
                     with self.engine.begin() as connection:
                         self.metadata.create_all(connection)
                         self._add_lease_column(connection)
+                        self._add_list_columns(connection)
                     break
                 except DBAPIError:
                     # Another process created a table or an index between the check and the
@@ -443,6 +507,33 @@ class SQLStore(Store):
             connection.execute(
                 text(f"ALTER TABLE {name} ADD COLUMN lease_until {kind} NOT NULL DEFAULT 0")
             )
+
+    def _add_list_columns(self, connection: Connection) -> None:
+        """Payments tables created by unipay 0.2 lack the list columns and their indexes: add
+        them and fill them from each row's JSON, a batch at a time (payments saved by a 0.2
+        process meanwhile are listed once a 0.3 process saves them again)."""
+        payments = self._payments
+        present = {column["name"] for column in inspect(connection).get_columns(payments.name)}
+        missing = [name for name in _PAYMENT_LIST_COLUMNS if name not in present]
+        if not missing:
+            return
+        table = connection.dialect.identifier_preparer.format_table(payments)
+        for name in missing:
+            kind = _PAYMENT_LIST_COLUMNS[name].compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+        for index in payments.indexes:
+            index.create(connection, checkfirst=True)
+        unfilled = (
+            select(payments.c.id, payments.c.data)
+            .where(payments.c.created_at.is_(None))
+            .limit(_BACKFILL_BATCH)
+        )
+        while rows := connection.execute(unfilled).all():
+            for row in rows:
+                columns = _columns(Payment.model_validate_json(row.data))
+                connection.execute(
+                    update(payments).where(payments.c.id == row.id).values(**columns)
+                )
 
     def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
         url = self.engine.url
@@ -479,6 +570,17 @@ def _swap_data(table: Table) -> Update:
 
 def _dump(record: Payment | Refund) -> str:
     return record.model_copy(update={"replayed": False}).model_dump_json()
+
+
+def _columns(record: Payment | Refund) -> dict[str, Any]:
+    """The columns stored beside a record's JSON: what lists filter and sort by."""
+    if isinstance(record, Refund):
+        return {"payment_id": record.payment_id}
+    return {
+        "provider": record.provider,
+        "status": record.status.value,
+        "created_at": record.created_at.timestamp(),
+    }
 
 
 def _make_engine(url: str | URL, busy_timeout: float, options: dict[str, Any]) -> Engine:
