@@ -7,15 +7,17 @@ out.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from unipay import __version__
+from unipay._flow import Call, _aperform
 from unipay.cli import ProviderStatus, provider_statuses
+from unipay.errors import InvalidRequest, PaymentNotFound
 from unipay.gateway import AsyncGateway
 from unipay.models import (
     CancelPaymentRequest,
@@ -23,10 +25,12 @@ from unipay.models import (
     ConfirmPaymentRequest,
     CreatePaymentRequest,
     Payment,
+    PaymentStatus,
     ProviderName,
     Refund,
     RefundPaymentRequest,
     payment_id,
+    split_id,
 )
 from unipay.server.errors import documented, payment_body
 from unipay.server.http_idempotency import REPLAYED_HEADER, idempotency_key
@@ -77,18 +81,76 @@ CREATE_EXAMPLES: dict[str, Example] = {
     },
 }
 REFUND_EXAMPLES: dict[str, Example] = {
+    "unified": {
+        "summary": "The payment's unified id, as every other endpoint takes it",
+        "value": {"payment_id": "mock:pi_3f2c9a", "amount": 1299},
+    },
     "sandbox": {
-        "summary": "The sandbox README's example: the provider_payment_id a create returned",
+        "summary": "The sandbox README's form: provider and the provider_payment_id",
         "value": {"provider": "mock", "provider_payment_id": "pi_3f2c9a", "amount": 1299},
-    }
+    },
 }
 
 
 class RefundBody(RefundPaymentRequest):
-    """The sandbox's refund body: the payment named by provider and provider_payment_id."""
+    """The payment to refund: its unified ``payment_id`` (as every other endpoint takes it), or
+    the sandbox's ``provider`` + ``provider_payment_id``, which keeps old clients working."""
 
-    provider: ProviderName
-    provider_payment_id: str = Field(min_length=1, max_length=255)
+    payment_id: str | None = Field(
+        None,
+        min_length=3,
+        max_length=300,
+        description="The unified payment id a create returned as id (e.g. mock:pi_3f2c9a).",
+    )
+    provider: ProviderName | None = Field(None, description="With provider_payment_id.")
+    provider_payment_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="The provider's own id (pi_3f2c9a), with provider.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_payment(self) -> Self:
+        pair = (self.provider, self.provider_payment_id)
+        if self.payment_id is not None:
+            if pair != (None, None):
+                raise ValueError(
+                    "send either payment_id or provider with provider_payment_id, not both"
+                )
+            split_id(self.payment_id)
+        elif None in pair:
+            raise ValueError(
+                "send payment_id (e.g. mock:pi_3f2c9a), or provider with provider_payment_id"
+            )
+        return self
+
+    def target(self) -> str:
+        """The unified id of the payment to refund."""
+        if self.payment_id is not None:
+            return self.payment_id
+        assert self.provider is not None
+        assert self.provider_payment_id is not None
+        return payment_id(self.provider, self.provider_payment_id)
+
+
+class PaymentList(BaseModel):
+    """A Stripe-style list: one page, newest first; ``has_more`` says another page follows
+    (ask for it with ``starting_after`` = the last id of this one)."""
+
+    object: Literal["list"] = "list"
+    url: str
+    has_more: bool
+    data: list[Payment]
+
+
+class RefundList(BaseModel):
+    """The refunds of one payment, oldest first."""
+
+    object: Literal["list"] = "list"
+    url: str
+    has_more: bool = False
+    data: list[Refund]
 
 
 class Health(BaseModel):
@@ -104,13 +166,19 @@ def gateway_of(request: Request) -> AsyncGateway:
 GatewayDep = Annotated[AsyncGateway, Depends(gateway_of)]
 
 
+async def ask_store(gateway: AsyncGateway, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a store method the way the gateway does (``a<method>``, a worker thread for a
+    blocking store, or directly), so lists never block the event loop."""
+    return await _aperform(Call(gateway.store, method, args, kwargs))
+
+
+def _dump(record: Payment | Refund) -> dict[str, Any]:
+    return record.model_dump(mode="json", exclude={"replayed"})
+
+
 def _answer(result: Payment | Refund, status: int) -> JSONResponse:
     """The result as JSON; a replay says so in a header and is otherwise the first answer."""
-    body = (
-        payment_body(result)
-        if isinstance(result, Payment)
-        else result.model_dump(mode="json", exclude={"replayed"})
-    )
+    body = payment_body(result) if isinstance(result, Payment) else _dump(result)
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -209,14 +277,120 @@ async def refund_payment(
     gateway: GatewayDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    refund = await gateway.refund_payment(
-        payment_id(body.provider, body.provider_payment_id),
-        amount=body.amount,
-        reason=body.reason,
-        metadata=body.metadata,
-        idempotency_key=key,
-    )
+    try:
+        refund = await gateway.refund_payment(
+            body.target(),
+            amount=body.amount,
+            reason=body.reason,
+            metadata=body.metadata,
+            idempotency_key=key,
+        )
+    except PaymentNotFound as error:
+        unified = body.provider_payment_id
+        if unified is None or ":" not in unified:
+            raise
+        # The unified id sent as the provider's own: say which field takes it.
+        raise PaymentNotFound(
+            f"{error.message} provider_payment_id is the provider's own id (the part after "
+            f'the colon); to refund {unified}, send {{"payment_id": "{unified}"}} instead.',
+            param="provider_payment_id",
+            provider=error.provider,
+        ) from None
     return _answer(refund, 201)
+
+
+@router.get(
+    "/payments",
+    response_model=PaymentList,
+    responses=documented(400, 503),
+    summary="List payments this server has seen, newest first (Stripe-style pages)",
+)
+async def list_payments(
+    request: Request,
+    gateway: GatewayDep,
+    provider: Annotated[ProviderName | None, Query(description="Only this provider's.")] = None,
+    status: Annotated[PaymentStatus | None, Query(description="Only in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 10,
+    starting_after: Annotated[
+        str | None,
+        Query(description="The last id of the previous page: this page starts after it."),
+    ] = None,
+) -> JSONResponse:
+    """Served from the store (what this server created or heard of by webhook), never by
+    asking the providers, so a page costs one indexed query however many payments there are."""
+    if starting_after is not None:
+        split_id(starting_after, param="starting_after")
+        if await ask_store(gateway, "get_payment", starting_after) is None:
+            raise InvalidRequest(
+                f"starting_after: no payment {starting_after} here; pass the last id of the "
+                "page before, or leave it out for the first page",
+                param="starting_after",
+            )
+    found: list[Payment] = await ask_store(
+        gateway,
+        "list_payments",
+        provider=provider,
+        status=status.value if status is not None else None,
+        limit=limit + 1,
+        starting_after=starting_after,
+    )
+    body = {
+        "object": "list",
+        "url": request.url.path,
+        "has_more": len(found) > limit,
+        "data": [payment_body(p) for p in found[:limit]],
+    }
+    return JSONResponse(body)
+
+
+@router.get(
+    "/payments/{payment_id}/refunds",
+    response_model=RefundList,
+    responses=documented(400, 404, 503),
+    summary="List a payment's refunds, oldest first, from the store",
+)
+async def list_refunds(
+    payment_id: PaymentId, request: Request, gateway: GatewayDep
+) -> JSONResponse:
+    provider, _ = split_id(payment_id)
+    refunds: list[Refund] = await ask_store(gateway, "list_refunds", payment_id)
+    if not refunds and await ask_store(gateway, "get_payment", payment_id) is None:
+        raise PaymentNotFound(
+            f"No payment {payment_id} on this server; pass the id a create returned.",
+            param="payment_id",
+            provider=provider,
+        )
+    body = {
+        "object": "list",
+        "url": request.url.path,
+        "has_more": False,
+        "data": [_dump(r) for r in refunds],
+    }
+    return JSONResponse(body)
+
+
+@router.get(
+    "/refunds/{refund_id}",
+    response_model=Refund,
+    responses=documented(400, 404, 503),
+    summary="Retrieve a refund, as the store last saw it",
+)
+async def retrieve_refund(
+    refund_id: Annotated[
+        str,
+        Path(description="The unified refund id a refund returned (e.g. mock:re_123)."),
+    ],
+    gateway: GatewayDep,
+) -> JSONResponse:
+    provider, _ = split_id(refund_id, param="refund_id")
+    refund: Refund | None = await ask_store(gateway, "get_refund", refund_id)
+    if refund is None:
+        raise PaymentNotFound(
+            f"No refund {refund_id} on this server; pass the id a refund returned.",
+            param="refund_id",
+            provider=provider,
+        )
+    return JSONResponse(_dump(refund))
 
 
 @router.get(
