@@ -13,7 +13,14 @@ import time
 from benchmarks._report import Row, print_table
 
 #: Module names under ``benchmarks``, in the order of issue 8's list.
-BENCHMARKS = ("stripe_overhead", "concurrency", "idempotency", "webhooks", "gateway_overhead")
+BENCHMARKS = (
+    "stripe_overhead",
+    "concurrency",
+    "idempotency",
+    "webhooks",
+    "gateway_overhead",
+    "import_time",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,13 +14,18 @@ even if the task is cancelled again, and the cancellation is raised once the flo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported inside the async functions, where a running loop means it is loaded
+# already: importing it here cost a sixth of `import unipay`, paid by sync-only programs too.
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -52,6 +57,8 @@ def _perform(effect: Effect) -> Any:
 
 
 async def _aperform(effect: Effect) -> Any:
+    import asyncio
+
     if isinstance(effect, Sleep):
         await asyncio.sleep(effect.seconds)
         return None
@@ -67,6 +74,8 @@ async def _aperform(effect: Effect) -> Any:
 
 async def _shielded(effect: Effect) -> Any:
     """Perform ``effect`` to its end even if the calling task is cancelled (again) meanwhile."""
+    import asyncio
+
     task = asyncio.ensure_future(_aperform(effect))
     while True:
         try:
@@ -94,6 +103,8 @@ def run(flow: Flow[T]) -> T:
 
 async def arun(flow: Flow[T]) -> T:
     """Drive a flow to its result on the running event loop."""
+    import asyncio
+
     value: Any = None
     error: BaseException | None = None
     cancelled: asyncio.CancelledError | None = None

@@ -13,13 +13,18 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from unipay import hookspecs
 from unipay.errors import ProviderNotFound, UnipayError
 from unipay.provider import Provider
+
+if TYPE_CHECKING:
+    # Imported where entry points are read: importlib.metadata (with email and zipfile) was a
+    # fifth of `import unipay`, and a Gateway built with load_installed=False never needs it.
+    from importlib.metadata import EntryPoint
 
 ENTRY_POINT_GROUP = "unipay"
 LOAD_ENV = "UNIPAY_LOAD_PLUGINS"
@@ -36,6 +41,8 @@ class PluginInfo:
 @functools.cache
 def _entry_points() -> tuple[EntryPoint, ...]:
     # Scanning installed metadata costs milliseconds; once per process is enough.
+    from importlib.metadata import entry_points
+
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
 
 

@@ -1,0 +1,79 @@
+"""``import unipay`` against ``import pydantic``, each in a fresh interpreter, by ``-X importtime``.
+
+unipay is built on pydantic, so pydantic's own import is the floor and the fair peer; the ratio
+is what unipay adds on top. Pairs are interleaved (unipay, pydantic, unipay, ...) so that a
+machine that slows down mid-run slows both sides alike, and the median of the per-pair ratios is
+reported with its range. The absolute figure (issue 15's target: under 100 ms) is given as
+detail, and the run also says whether SQLAlchemy was imported (it must not be: ``SQLStore`` is
+loaded on first use).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+
+from benchmarks._report import Row, print_table
+
+#: As installed: pip writes bytecode, so a PYTHONDONTWRITEBYTECODE=1 shell would time compiling.
+_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def import_us(module: str) -> tuple[int, str]:
+    """The top-level cumulative import time of ``module`` in microseconds, and the report."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_ENV,
+    )
+    for line in reversed(done.stderr.splitlines()):
+        # "import time:   self |  cumulative | name", a top-level import has no indentation.
+        _, _, rest = line.partition("import time:")
+        fields = rest.split("|")
+        if len(fields) == 3 and fields[2] == f" {module}":
+            return int(fields[1]), done.stderr
+    raise RuntimeError(f"no top-level import of {module} in -X importtime's output")
+
+
+def run(quick: bool = False) -> list[Row]:
+    pairs = 5 if quick else 15
+    ratios: list[float] = []
+    unipay_ms: list[float] = []
+    pydantic_ms: list[float] = []
+    heavy: set[str] = set()
+    import_us("unipay")  # warm-up: bytecode written, files in the page cache
+    for _ in range(pairs):
+        unipay_us, report = import_us("unipay")
+        pydantic_us, _ = import_us("pydantic")
+        heavy |= {name for name in ("sqlalchemy", "httpx", "pytest") if _imported(report, name)}
+        ratios.append(unipay_us / pydantic_us)
+        unipay_ms.append(unipay_us / 1000)
+        pydantic_ms.append(pydantic_us / 1000)
+    ratio = statistics.median(ratios)
+    return [
+        Row(
+            "import time",
+            "import unipay / import pydantic",
+            ratio,
+            target="<= 2.50",
+            detail=(
+                f"median of {pairs} fresh-interpreter pairs, ratios {min(ratios):.2f}-"
+                f"{max(ratios):.2f}; unipay {statistics.median(unipay_ms):.0f} ms "
+                f"({min(unipay_ms):.0f}-{max(unipay_ms):.0f}, target < 100), pydantic "
+                f"{statistics.median(pydantic_ms):.0f} ms; imported: "
+                f"{', '.join(sorted(heavy)) or 'no sqlalchemy, httpx or pytest'}"
+            ),
+        )
+    ]
+
+
+def _imported(report: str, name: str) -> bool:
+    return any(line.rsplit("|", 1)[-1].strip() == name for line in report.splitlines())
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))
