@@ -1,4 +1,4 @@
-"""The ``unipay`` command: ``unipay providers``, ``unipay demo`` and ``unipay serve``."""
+"""The ``unipay`` command-line tool: see DESCRIPTION (its ``--help``) for the commands."""
 
 from __future__ import annotations
 
@@ -11,14 +11,31 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from unipay.errors import PaymentDeclined, UnipayError
+from unipay import __version__
+from unipay.errors import PaymentDeclined, ProviderNotConfigured, UnipayError
 from unipay.gateway import AsyncGateway, Gateway
 from unipay.models import CaptureMethod, NextAction, Payment, PaymentStatus, WebhookEventType
 from unipay.money import format_amount
 from unipay.plugins import make_plugin_manager, plugin_infos
-from unipay.storage import SQLStore, Store, open_store
+from unipay.storage import Store, open_store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: ``unipay --help``: plain text, as a terminal shows it (no reST markup), naming every command.
+DESCRIPTION = """\
+One typed payments API over many providers, safe to retry.
+
+commands:
+  unipay providers          list installed providers and whether they are configured
+  unipay demo               create, capture and refund a payment on the mock provider
+  unipay serve              run the sandbox REST API with /docs (needs unipay[server])
+  unipay webhooks sign P    print a signed test webhook delivery as a curl command
+  unipay store init|purge   create a SQL store's tables / delete expired idempotency keys
+
+Run "unipay COMMAND --help" for a command's options."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,8 @@ def provider_statuses(gateway: Gateway | AsyncGateway) -> list[ProviderStatus]:
         try:
             gateway.providers.get(name)
             problem = None
+        except ProviderNotConfigured as exc:
+            problem = exc.advice  # the row already names the provider
         except UnipayError as exc:
             problem = exc.message
         statuses.append(
@@ -132,12 +151,46 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_store(store: Store) -> str:
+    shown = repr(store)
+    if shown.startswith("<"):  # a default object repr says nothing useful
+        shown = type(store).__name__
+    if type(store).__name__ == "MemoryStore":
+        shown += " (in memory: idempotency keys and payments are forgotten when it stops)"
+    return shown
+
+
+def serve_banner(app: FastAPI, base_url: str) -> str:
+    """What ``unipay serve`` serves: its store, each provider's state, and where to find it."""
+    gateway: AsyncGateway = app.state.gateway
+    statuses = provider_statuses(gateway)
+    width = max((len(s.name) for s in statuses), default=0)
+    providers = [
+        f"  {s.name:<{width}}  "
+        + ("configured" if s.configured else f"not configured: {s.problem}")
+        for s in statuses
+    ] or ["  none installed (pip install unipay-mock)"]
+    configured = [s.name for s in statuses if s.configured]
+    lines = [
+        f"unipay {__version__} sandbox REST API",
+        f"store:     {_describe_store(gateway.store)}",
+        "providers:",
+        *providers,
+        f"API:       {base_url}/payments, {base_url}/refunds, {base_url}/providers, "
+        f"{base_url}/health",
+        f"docs:      {base_url}/docs (Swagger UI), {base_url}/redoc, {base_url}/openapi.json",
+        "webhooks:  "
+        + (", ".join(f"{base_url}/webhooks/{name}" for name in configured) or "none configured"),
+    ]
+    return "\n".join(lines)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    """Run the sandbox REST API (the ``server`` extra) with uvicorn."""
+    """Run the sandbox REST API (the ``server`` extra) with uvicorn, after a banner."""
     try:
         import uvicorn
 
-        import unipay.server  # noqa: F401 - fail here, with advice, if FastAPI is missing
+        from unipay.server import create_app
     except ImportError as missing:
         print(
             f"unipay serve needs the server extra ({missing.name} is not installed): "
@@ -145,9 +198,28 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    uvicorn.run(
-        "unipay.server:create_app", factory=True, host=args.host, port=args.port, reload=args.reload
-    )
+    from pydantic import ValidationError
+
+    try:
+        app = create_app()
+    except ValidationError as invalid:
+        # Every wrong setting at once, by its variable name, rather than one per run.
+        print(f"error: {invalid.error_count()} setting(s) to fix:", file=sys.stderr)
+        for error in invalid.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"  {name}: {error['msg']}", file=sys.stderr)
+        return 1
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(serve_banner(app, f"http://{host}:{args.port}"), flush=True)
+    if args.reload:  # the reloader imports the application in a fresh process by name
+        import asyncio
+
+        asyncio.run(app.state.gateway.aclose())
+        uvicorn.run(
+            "unipay.server:create_app", factory=True, host=args.host, port=args.port, reload=True
+        )
+    else:
+        uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 
@@ -225,6 +297,8 @@ def _open_store(url: str) -> Store:
 
 def _store_init(args: argparse.Namespace) -> int:
     """Create the store's tables now, rather than on first use."""
+    from unipay.storage.sql import SQLStore
+
     store = _open_store(args.url)
     try:
         if not isinstance(store, SQLStore):
@@ -286,8 +360,15 @@ def _add_webhook_and_store_commands(commands: argparse._SubParsersAction[Any]) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unipay", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="unipay",
+        usage="unipay [-h] [--version] COMMAND ...",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"unipay {__version__}")
+    # The description lists the commands with their arguments; argparse's own list is hidden.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     providers = commands.add_parser("providers", help="list installed providers and their state")
     providers.add_argument("--json", action="store_true", help="machine-readable output")
     providers.set_defaults(run=_providers)
@@ -303,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `unipay` alone: the help, as git and pip do, not a usage error
+        parser.print_help()
+        return 0
     try:
         code: int = args.run(args)
     except UnipayError as exc:

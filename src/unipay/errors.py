@@ -7,7 +7,7 @@ code and request id when they are known, so support tickets can be traced end to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -128,15 +128,24 @@ class ProviderNotFound(UnipayError, LookupError):
 
 
 class ProviderNotConfigured(UnipayError):
-    """The provider is installed but lacks a setting; ``setting`` names it."""
+    """The provider is installed but lacks a setting; ``setting`` names it.
+
+    ``advice`` is the message without the provider's name ("set STRIPE_SECRET_KEY. ..."), for
+    listings that already name the provider. ``also`` names further missing settings, so that a
+    user fixes them all in one go rather than one run at a time.
+    """
 
     code = "provider_not_configured"
 
-    def __init__(self, provider: str, setting: str, hint: str = "") -> None:
-        message = f"Provider {provider!r} is not configured: set {setting}."
-        if hint:
-            message += f" {hint}"
-        super().__init__(message, provider=provider)
+    def __init__(
+        self, provider: str, setting: str, hint: str = "", *, also: Sequence[str] = ()
+    ) -> None:
+        self.settings = (setting, *also)
+        names = ", ".join(self.settings[:-1]) + " and " if also else ""
+        self.advice = f"set {names}{self.settings[-1]}." + (f" {hint}" if hint else "")
+        super().__init__(
+            f"Provider {provider!r} is not configured: {self.advice}", provider=provider
+        )
         self.setting = setting
 
 
