@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.models import Payment, Refund
@@ -172,6 +172,7 @@ class SQLStore(Store):
         self._tables_lock = threading.Lock()
         self._now = _store_clock(dialect)
         self._take = self._claim_statement()
+        self._statements = self._build_statements()
         self._read_data = {t.name: _read_data(t) for t in (self._payments, self._refunds)}
         self._swap_data = {t.name: _swap_data(t) for t in (self._payments, self._refunds)}
 
@@ -183,7 +184,6 @@ class SQLStore(Store):
     def claim(
         self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
     ) -> Claim:
-        records = self._records
         token = uuid.uuid4().hex
         params = {
             "p_scope": scope,
@@ -193,13 +193,11 @@ class SQLStore(Store):
             "p_lease": lease,
             "p_retention": retention,
         }
-        who = select(records.c.fingerprint, records.c.result).where(
-            records.c.scope == scope, records.c.key == key
-        )
+        who = self._statements["who"]
         while True:
             if self._transact(lambda c: c.execute(self._take, params).scalar()) == token:
                 return Claim(ClaimState.CLAIMED, token=token)
-            row = self._transact(lambda c: c.execute(who).first())
+            row = self._transact(lambda c: c.execute(who, params).first())
             if row is None:
                 continue  # released between the two statements: try again
             if row.fingerprint != fingerprint:
@@ -218,15 +216,10 @@ class SQLStore(Store):
         payment: Payment | None = None,
         refund: Refund | None = None,
     ) -> None:
-        records = self._records
-        fenced = (
-            update(records)
-            .where(records.c.scope == scope, records.c.key == key, records.c.token == token)
-            .values(result=result, token=None)
-        )
+        fenced = {"p_scope": scope, "p_key": key, "p_token": token, "p_result": result}
 
         def work(connection: Connection) -> None:
-            connection.execute(fenced)
+            connection.execute(self._statements["complete"], fenced)
             if payment is not None:
                 self._save_payment(connection, payment)
             if refund is not None:
@@ -235,21 +228,13 @@ class SQLStore(Store):
         self._transact(work)
 
     def release(self, scope: str, key: str, token: str) -> None:
-        records = self._records
-        statement = delete(records).where(
-            records.c.scope == scope,
-            records.c.key == key,
-            records.c.token == token,
-            records.c.result.is_(None),
-        )
-        self._transact(lambda c: c.execute(statement))
+        params = {"p_scope": scope, "p_key": key, "p_token": token}
+        self._transact(lambda c: c.execute(self._statements["release"], params))
 
     def get_result(self, scope: str, key: str) -> str | None:
-        records = self._records
-        query = select(records.c.result).where(
-            records.c.scope == scope, records.c.key == key, records.c.expires_at > self._now
-        )
-        found: str | None = self._transact(lambda c: c.execute(query).scalar())
+        params = {"p_scope": scope, "p_key": key}
+        query = self._statements["result"]
+        found: str | None = self._transact(lambda c: c.execute(query, params).scalar())
         return found
 
     def purge_expired(self, *, batch_size: int = 1000) -> int:
@@ -369,6 +354,25 @@ class SQLStore(Store):
             ),
         )
         return self._upsert(records, fresh, where=where).returning(records.c.token)
+
+    def _build_statements(self) -> dict[str, Executable]:
+        """Every statement with bound parameters, built once: SQLAlchemy then finds each
+        compiled form in its cache instead of coercing a new statement per call."""
+        records = self._records
+        this_key = and_(
+            records.c.scope == bindparam("p_scope"), records.c.key == bindparam("p_key")
+        )
+        statements: dict[str, Executable] = {
+            "who": select(records.c.fingerprint, records.c.result).where(this_key),
+            "complete": update(records)
+            .where(this_key, records.c.token == bindparam("p_token"))
+            .values(result=bindparam("p_result"), token=None),
+            "release": delete(records).where(
+                this_key, records.c.token == bindparam("p_token"), records.c.result.is_(None)
+            ),
+            "result": select(records.c.result).where(this_key, records.c.expires_at > self._now),
+        }
+        return statements
 
     def _save_payment(self, connection: Connection, payment: Payment) -> None:
         def change(old: str | None) -> Payment | None:
