@@ -12,6 +12,7 @@ import pluggy
 
 from unipay.storage.base import Claim, ClaimState, Store
 from unipay.storage.memory import MemoryStore
+from unipay.storage.split import SplitStore
 
 if TYPE_CHECKING:
     from unipay.storage.sql import SQLStore
@@ -25,7 +26,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Claim", "ClaimState", "MemoryStore", "SQLStore", "Store", "open_store"]
+__all__ = ["Claim", "ClaimState", "MemoryStore", "SQLStore", "SplitStore", "Store", "open_store"]
 
 
 def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None) -> Store:
