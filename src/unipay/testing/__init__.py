@@ -8,7 +8,8 @@ Subclass a suite in your plugin's tests and override its fixtures; pytest collec
 * :class:`StoreConformance`: override ``store`` with a fresh, empty store.
 * :class:`Face`: call ``Gateway`` and ``AsyncGateway`` alike, to write one test for both faces.
 
-Importing this package imports pytest: use it from tests only.
+Importing this package imports pytest: use it from tests only, installed with the ``testing``
+extra (``pip install "unipay[testing]"``).
 """
 
 from unipay.testing.faces import Face
