@@ -4,6 +4,7 @@ shows: secrets in reprs, responses and logs."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,11 @@ import httpx
 import pytest
 import respx
 
+import unipay_mock.ledger
 from unipay.server import ServerSettings, create_app
+from unipay.server import app as app_module
+from unipay.server import settings as settings_module
+from unipay.server.app import LiveKeyWithoutAuthentication
 
 STRIPE_KEY = "sk_test_" + "Zq7" * 10
 DB_PASSWORD = "hunter2-db-password"
@@ -24,9 +29,9 @@ def test_defaults_are_the_sandbox_ones(
     provider_environment.chdir(tmp_path)
     provider_environment.delenv("DATABASE_URL", raising=False)
     settings = ServerSettings()
-    assert settings.database_url == "sqlite:///unipay.db"
-    assert settings.stripe_secret_key is None
-    assert settings.provider_environment() == {}
+    assert settings.database_url.get_secret_value() == "sqlite:///unipay.db"
+    assert settings.unipay_api_key is None
+    assert settings.state_path() == str(tmp_path / "unipay.db")
 
 
 def test_dotenv_is_read_and_the_environment_wins(
@@ -39,59 +44,103 @@ def test_dotenv_is_read_and_the_environment_wins(
         "DATABASE_URL=sqlite:///from-dotenv.db\n"
     )
     provider_environment.setenv("DATABASE_URL", "sqlite:///from-environment.db")
-    settings = ServerSettings()
-    assert settings.database_url == "sqlite:///from-environment.db"
-    assert settings.provider_environment() == {
-        "STRIPE_SECRET_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRET": "whsec_from_dotenv",
-    }
+    provider_environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_environment")
+    settings = ServerSettings(provider_settings={"UNIPAY_MOCK_LATENCY_MS": "5"})
+    assert settings.database_url.get_secret_value() == "sqlite:///from-environment.db"
+    values = settings.provider_values()
+    assert values["STRIPE_SECRET_KEY"] == STRIPE_KEY
+    assert values["STRIPE_WEBHOOK_SECRET"] == "whsec_from_environment"
+    assert values["UNIPAY_MOCK_LATENCY_MS"] == "5"
 
 
-def test_the_settings_repr_shows_no_secret(provider_environment: pytest.MonkeyPatch) -> None:
-    settings = ServerSettings(
-        database_url=f"postgresql+psycopg://app:{DB_PASSWORD}@db.internal/payments",
-        stripe_secret_key=STRIPE_KEY,
-        stripe_webhook_secret="whsec_endpoint_secret_value",
-        unipay_mock_webhook_secret="whsec_mock_secret_value",
-    )
-    shown = repr(settings) + str(settings)
-    for secret in (STRIPE_KEY, DB_PASSWORD, "whsec_endpoint_secret_value", "whsec_mock_secret"):
-        assert secret not in shown
-
-
-async def test_an_app_from_settings_keeps_keys_in_its_database_across_restarts(
-    provider_environment: pytest.MonkeyPatch, tmp_path: Path
+def test_the_settings_show_no_secret_in_repr_or_model_dump(
+    provider_environment: pytest.MonkeyPatch,
 ) -> None:
     settings = ServerSettings(
-        database_url=f"sqlite:///{tmp_path / 'unipay.db'}",
-        unipay_mock_ledger=str(tmp_path / "mock-ledger.db"),
+        database_url=f"postgresql+psycopg://app:{DB_PASSWORD}@db.internal/payments",
+        unipay_api_key="server-api-key-value",
+        provider_settings={
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": "whsec_endpoint_secret_value",
+        },
     )
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    shown += settings.model_dump_json() + settings.database_url_shown()
+    for secret in (STRIPE_KEY, DB_PASSWORD, "whsec_endpoint_secret_value", "server-api-key"):
+        assert secret not in shown
+    assert settings.database_url_shown() == "postgresql+psycopg://app:***@db.internal/payments"
+
+
+def test_the_server_names_no_provider_setting_and_never_writes_the_environment(
+    provider_environment: pytest.MonkeyPatch,
+) -> None:
+    source = Path(settings_module.__file__).read_text() + Path(app_module.__file__).read_text()
+    assert "STRIPE" not in source
+    assert "UNIPAY_MOCK" not in source
+    settings = ServerSettings(
+        database_url="memory://", provider_settings={"STRIPE_SECRET_KEY": STRIPE_KEY}
+    )
+    app = create_app(settings)
+    assert "STRIPE_SECRET_KEY" not in os.environ
+    names = {p.name: p for p in app.state.gateway.providers.built()}
+    assert names["stripe"].live is False  # configured from the settings, through the plugin
+
+
+async def test_the_mock_remembers_its_payments_wherever_the_store_does(
+    provider_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The .env.example settings (a SQLite store, no mock settings), restarted between calls."""
+    provider_environment.chdir(tmp_path)
+    settings = ServerSettings(database_url=f"sqlite:///{tmp_path / 'unipay.db'}")
     headers = {"Idempotency-Key": "restart-proof-key"}
     body = {"provider": "mock", "amount": 500, "currency": "EUR"}
     answers = []
-    for _ in range(2):  # two "processes" in a row, each closing its gateway on shutdown
+    for process in range(2):  # two processes in a row, each closing its gateway on shutdown
+        # A new process starts with no ledger in memory.
+        provider_environment.setattr(unipay_mock.ledger, "_shared", {})
         app = create_app(settings)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
         ):
+            if process == 1:
+                payment_id = answers[0].json()["id"]
+                retrieved = await client.get(f"/payments/{payment_id}")
+                assert retrieved.status_code == 200, retrieved.text
+                refund = await client.post("/refunds", json={"payment_id": payment_id})
+                assert refund.status_code == 201, refund.text
             answers.append(await client.post("/payments", json=body, headers=headers))
-            payment_id = answers[-1].json()["id"]
-            assert (await client.get(f"/payments/{payment_id}")).status_code == 200
-    # The settings reached the mock plugin: its books are in the file they named.
-    assert (tmp_path / "mock-ledger.db").exists()
+    # The mock's books are in a file beside the store.
+    assert (tmp_path / "unipay.db-mock-ledger").exists()
     first, second = answers
     assert first.status_code == second.status_code == 201
-    assert second.json() == first.json()
+    assert second.json()["id"] == first.json()["id"]
     assert second.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_live_key_without_an_api_key_refuses_to_start(
+    provider_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    provider_environment.chdir(tmp_path)
+    live = "sk_live_" + "Zq7" * 10
+    (tmp_path / ".env").write_text(f"STRIPE_SECRET_KEY={live}\nUNIPAY_STRIPE_ALLOW_LIVE=1\n")
+    with pytest.raises(LiveKeyWithoutAuthentication, match="UNIPAY_API_KEY") as refused:
+        create_app(ServerSettings(database_url="memory://"))
+    assert live not in str(refused.value)
+    app = create_app(ServerSettings(database_url="memory://", unipay_api_key="k" * 32))
+    built = app.state.gateway.providers.built()
+    assert [p.name for p in built if getattr(p, "live", False)] == ["stripe"]
 
 
 async def test_a_stripe_key_from_settings_is_used_and_never_shown(
     provider_environment: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    app = create_app(ServerSettings(database_url="memory://", stripe_secret_key=STRIPE_KEY))
+    settings = ServerSettings(
+        database_url="memory://", provider_settings={"STRIPE_SECRET_KEY": STRIPE_KEY}
+    )
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     rejected = {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}
     async with (

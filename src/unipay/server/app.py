@@ -2,36 +2,70 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from pydantic import SecretStr
 
 from unipay import __version__
+from unipay.errors import ProviderNotConfigured, UnipayError
 from unipay.gateway import AsyncGateway
+from unipay.plugins import ProviderRegistry, make_plugin_manager
+from unipay.provider import Provider
 from unipay.server.errors import install_error_handlers
-from unipay.server.routes import router
+from unipay.server.limits import BodyLimits
+from unipay.server.routes import public, router
 from unipay.server.settings import ServerSettings
 from unipay.webhooks import WebhookApp
 
+logger = logging.getLogger("unipay.server")
+
 DESCRIPTION = """\
 One payments API over every installed unipay provider: create, confirm, capture, cancel and
-refund payments, safely retried with the `Idempotency-Key` header. Provider webhooks are received
-at `POST /webhooks/{provider}`. Amounts are integers in the currency's minor unit.
+refund payments, safely retried with the `Idempotency-Key` header, and list them. Provider
+webhooks are received at `POST /webhooks/{provider}`. Amounts are integers in the currency's minor
+unit. When the server has an API key (`UNIPAY_API_KEY`), send it as `Authorization: Bearer <key>`.
 """
+
+#: Where the Swagger UI and ReDoc files (from the fastapi-offline package) are served: /docs
+#: works with no internet.
+DOCS_ASSETS_URL = "/docs-assets"
+
+
+class LiveKeyWithoutAuthentication(UnipayError):
+    """A provider would move real money and the server would let anyone ask it to."""
+
+    code = "live_key_without_api_key"
 
 
 def create_app(
     settings: ServerSettings | None = None, gateway: AsyncGateway | None = None
 ) -> FastAPI:
     """The application. With no ``gateway``, one is built from ``settings`` (by default read from
-    the environment and ``.env``) and closed when the application shuts down; a gateway passed
-    in belongs to the caller, who closes it."""
+    the environment and ``.env``), its providers configured by their plugins, and closed when the
+    application shuts down; a gateway passed in belongs to the caller, who closes it.
+
+    Raises ``LiveKeyWithoutAuthentication`` when a provider is live and no API key is set.
+    """
+    settings = settings or ServerSettings()
     owned = gateway is None
+    providers = _providers_from(settings) if gateway is None else gateway.providers.built()
+    live = [p.name for p in providers if getattr(p, "live", False)]
+    if live and settings.unipay_api_key is None:
+        if owned:
+            for provider in providers:
+                provider.close()
+        raise LiveKeyWithoutAuthentication(
+            f"Provider(s) {', '.join(live)} run with a live key, and this server has no API key: "
+            "anyone who reaches it could move real money. Set UNIPAY_API_KEY (clients then send "
+            "`Authorization: Bearer <key>`), or use a test-mode key."
+        )
     if gateway is None:
-        settings = settings or ServerSettings()
-        settings.export_provider_environment()
-        gateway = AsyncGateway(store=settings.database_url)
+        url: SecretStr = settings.database_url
+        gateway = AsyncGateway(store=url.get_secret_value(), providers=providers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,16 +73,48 @@ def create_app(
         if owned:
             await app.state.gateway.aclose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="unipay",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS_URL,
+        # Swagger UI's default validator badge is an image from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.gateway = gateway
+    app.state.api_key = settings.unipay_api_key
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(public)
     # Kept on app.state so that callers can register handlers: app.state.webhooks.on(...).
     app.state.webhooks = WebhookApp(gateway)
     app.mount("/webhooks", app.state.webhooks)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.unipay_max_body_bytes,
+        timeout=settings.unipay_body_timeout,
+    )
     return app
+
+
+def _providers_from(settings: ServerSettings) -> list[Provider]:
+    """Every installed provider that its plugin can configure from the settings
+    (``unipay_configure_provider``); the server itself reads none of them, and never writes
+    ``os.environ``. A provider whose settings are missing stays registered, unconfigured."""
+    pm = make_plugin_manager()
+    values = settings.provider_values()
+    state_path = settings.state_path()
+    providers: list[Provider] = []
+    for name in ProviderRegistry(pm).names():
+        try:
+            built = pm.hook.unipay_configure_provider(
+                name=name, settings=values, state_path=state_path
+            )
+        except ProviderNotConfigured as missing:
+            logger.warning("provider %s is not configured: %s", name, missing.message)
+            continue
+        if built is not None:
+            built.name = built.name or name
+            providers.append(built)
+    return providers

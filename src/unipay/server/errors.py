@@ -78,10 +78,20 @@ def payment_body(payment: Payment) -> dict[str, Any]:
     return payment.model_dump(mode="json", exclude={"replayed"})
 
 
+#: The 409's message: what an HTTP client does (the SDK's own message names its policy).
+IN_PROGRESS_ADVICE = (
+    "A request with this Idempotency-Key is still in progress. Send the same request with the "
+    "same Idempotency-Key again after Retry-After seconds: it then gets the first request's "
+    "answer, and nothing runs twice."
+)
+
+
 def error_response(error: errors.UnipayError) -> JSONResponse:
     status = status_of(error)
     headers: dict[str, str] = {}
     detail = ErrorDetail.model_validate(error.to_dict())
+    if isinstance(error, errors.IdempotencyInProgress):
+        detail = detail.model_copy(update={"message": IN_PROGRESS_ADVICE})
     if isinstance(error, errors.PaymentDeclined):
         detail = detail.model_copy(
             update={"decline_code": error.decline_code, "payment": error.payment}
@@ -100,6 +110,19 @@ def _respond(
 ) -> JSONResponse:
     body = {"error": detail.model_dump(mode="json", exclude={"payment": {"replayed"}})}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def plain_error_body(type_: str, code: str, message: str) -> dict[str, Any]:
+    """An error body for code outside FastAPI's handlers (ASGI middleware), same shape."""
+    detail = ErrorDetail(type=type_, code=code, message=message)
+    return {"error": detail.model_dump(mode="json")}
+
+
+def unauthorized(message: str) -> JSONResponse:
+    """401 with the challenge RFC 6750 asks for."""
+    response = _plain_error(401, "AuthenticationError", "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="unipay"'
+    return response
 
 
 def _plain_error(status: int, type_: str, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -144,7 +167,21 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     return _plain_error(500, "InternalError", "internal_error", "An unexpected error occurred.")
 
 
+class AuthenticationFailed(Exception):
+    """The request lacks the server's API key; the message says what to send."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def _on_authentication_failed(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AuthenticationFailed)
+    return unauthorized(error.message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AuthenticationFailed, _on_authentication_failed)
     app.add_exception_handler(errors.UnipayError, _on_unipay_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
@@ -167,10 +204,13 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    400: "Invalid request, unknown or unconfigured provider, or malformed Idempotency-Key.",
+    400: "Invalid request, unknown or unconfigured provider, or a malformed or repeated "
+    "Idempotency-Key header.",
+    401: "UNIPAY_API_KEY is set and the request has no `Authorization: Bearer <key>` with it.",
     402: "The payment was declined; the error carries decline_code and the payment.",
     404: "No such payment at the provider.",
-    409: "A request with this Idempotency-Key is still in progress; retry after Retry-After.",
+    409: "A request with this Idempotency-Key is still in progress; send it again with the same "
+    "key after Retry-After seconds.",
     422: "This Idempotency-Key was already used with another request.",
     502: "The provider refused the call (e.g. its credentials on this server are wrong).",
     503: "The provider or the store is unavailable; retry with the same Idempotency-Key.",

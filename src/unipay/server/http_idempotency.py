@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Header, Request
 
 from unipay.errors import InvalidRequest
 from unipay.idempotency import KEY_RULE, check_key
@@ -70,6 +70,7 @@ def _malformed(reason: str) -> InvalidRequest:
 
 
 def idempotency_key(
+    request: Request,
     raw: Annotated[
         str | None,
         Header(
@@ -80,5 +81,12 @@ def idempotency_key(
         ),
     ] = None,
 ) -> str | None:
-    """FastAPI dependency: the parsed header."""
+    """FastAPI dependency: the parsed header. Sent twice, it is refused: which of the two
+    would the client expect to win? (HTTP joins repeated headers; FastAPI would keep one.)"""
+    if len(request.headers.getlist(HEADER)) > 1:
+        raise InvalidRequest(
+            f"The {HEADER} header was sent more than once; send it exactly once per request.",
+            param=HEADER,
+            code="idempotency_key_repeated",
+        )
     return parse_key(raw)

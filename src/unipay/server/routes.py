@@ -32,10 +32,14 @@ from unipay.models import (
     payment_id,
     split_id,
 )
+from unipay.server.auth import require_api_key
 from unipay.server.errors import documented, payment_body
 from unipay.server.http_idempotency import REPLAYED_HEADER, idempotency_key
 
-router = APIRouter()
+#: The API: behind the API key when the server has one (see :mod:`unipay.server.auth`).
+router = APIRouter(dependencies=[Depends(require_api_key)])
+#: Always open: liveness probes carry no credentials.
+public = APIRouter()
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 PaymentId = Annotated[
@@ -46,7 +50,7 @@ PaymentId = Annotated[
     ),
 ]
 
-_POST_ERRORS = (400, 404, 409, 422, 502, 503)
+_POST_ERRORS = (400, 401, 404, 409, 422, 502, 503)
 
 # Shown on /docs. The mock is named here only because the sandbox's examples used it.
 CREATE_EXAMPLES: dict[str, Example] = {
@@ -258,7 +262,7 @@ async def cancel_payment(
 @router.get(
     "/payments/{payment_id}",
     response_model=Payment,
-    responses=documented(400, 404, 502, 503),
+    responses=documented(400, 401, 404, 502, 503),
     summary="Retrieve a payment's current state from its provider",
 )
 async def retrieve_payment(payment_id: PaymentId, gateway: GatewayDep) -> JSONResponse:
@@ -302,7 +306,7 @@ async def refund_payment(
 @router.get(
     "/payments",
     response_model=PaymentList,
-    responses=documented(400, 503),
+    responses=documented(400, 401, 503),
     summary="List payments this server has seen, newest first (Stripe-style pages)",
 )
 async def list_payments(
@@ -346,7 +350,7 @@ async def list_payments(
 @router.get(
     "/payments/{payment_id}/refunds",
     response_model=RefundList,
-    responses=documented(400, 404, 503),
+    responses=documented(400, 401, 404, 503),
     summary="List a payment's refunds, oldest first, from the store",
 )
 async def list_refunds(
@@ -372,7 +376,7 @@ async def list_refunds(
 @router.get(
     "/refunds/{refund_id}",
     response_model=Refund,
-    responses=documented(400, 404, 503),
+    responses=documented(400, 401, 404, 503),
     summary="Retrieve a refund, as the store last saw it",
 )
 async def retrieve_refund(
@@ -402,6 +406,6 @@ async def list_providers(gateway: GatewayDep) -> list[ProviderStatus]:
     return provider_statuses(gateway)
 
 
-@router.get("/health", response_model=Health, summary="Liveness: the server is up")
+@public.get("/health", response_model=Health, summary="Liveness: the server is up")
 async def health() -> Health:
     return Health()

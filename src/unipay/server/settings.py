@@ -1,64 +1,90 @@
 """The server's settings, read from the environment and a ``.env`` file, as the sandbox did.
 
-Providers configure themselves from the environment (``from_env``), so the server's only job with
-their settings is to make values that came from ``.env`` (or from code) visible there: see
-:meth:`ServerSettings.export_provider_environment`. The core never learns which provider a
-variable belongs to; this module names the Stripe and mock variables because the sandbox did.
+Only the server's own settings live here. Provider settings belong to their plugins: the server
+gathers every variable from the environment and ``.env`` (plus any passed in code as
+``provider_settings``) and hands them to each plugin's ``unipay_configure_provider`` hook, which
+reads its own names. The server never names a provider's variable and never writes
+``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from dotenv import dotenv_values
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 #: The sandbox's default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///unipay.db"
+ENV_FILE = ".env"
 
 
 class ServerSettings(BaseSettings):
-    """``DATABASE_URL`` and the provider settings; the environment wins over ``.env``.
+    """``DATABASE_URL``, the API key, request limits, and provider settings passed in code; the
+    environment wins over ``.env``.
 
-    Secrets are ``SecretStr`` and the database URL (it may hold a password) is left out of the
-    repr, so printing or logging the settings shows none of them.
+    Every secret is a ``SecretStr`` (the database URL too, since it may hold a password), so
+    ``repr``, ``str`` and ``model_dump()`` show none of them; ``.get_secret_value()`` reads one.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL,
-        repr=False,
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL),
         description="Where idempotency keys, payments and refunds are kept (SQLAlchemy URL, "
         "e.g. postgresql+psycopg://user:password@host/db), or memory://.",
     )
-    stripe_secret_key: SecretStr | None = Field(
-        None, description="Stripe test-mode secret key (sk_test_...); unset disables Stripe."
+    unipay_api_key: SecretStr | None = Field(
+        None,
+        description="When set, every route but /health, /webhooks/* and the docs needs "
+        "`Authorization: Bearer <key>`. Required when a provider runs with a live key.",
     )
-    stripe_webhook_secret: SecretStr | None = Field(
-        None, description="Stripe endpoint signing secret(s) (whsec_...), comma-separated."
+    unipay_max_body_bytes: PositiveInt = Field(
+        1024 * 1024,
+        description="Larger request bodies are refused with 413 before they are read.",
     )
-    unipay_mock_webhook_secret: SecretStr | None = Field(
-        None, description="The mock's webhook signing secret(s); unset uses its public test one."
+    unipay_body_timeout: PositiveFloat = Field(
+        10.0,
+        description="Seconds a client has to send its whole request body; slower is a 408.",
     )
-    unipay_mock_ledger: str | None = Field(
-        None, description="SQLite file for the mock's own books, so restarts keep its payments."
+    provider_settings: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Provider variables passed in code (e.g. {'ACME_API_KEY': ...}); they "
+        "win over the environment and .env. Each plugin reads its own.",
     )
 
-    def provider_environment(self) -> dict[str, str]:
-        """The provider variables that are set, by environment variable name."""
-        values = {
-            "STRIPE_SECRET_KEY": self.stripe_secret_key,
-            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
-            "UNIPAY_MOCK_WEBHOOK_SECRET": self.unipay_mock_webhook_secret,
-            "UNIPAY_MOCK_LEDGER": self.unipay_mock_ledger,
-        }
-        return {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for name, value in values.items()
-            if value is not None
-        }
+    def database_url_shown(self) -> str:
+        """The database URL with its password masked, for banners and logs."""
+        url = self.database_url.get_secret_value()
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:  # not a SQLAlchemy URL (memory://, a plugin's redis://...)
+            return url.split("@")[-1] if "@" in url else url
 
-    def export_provider_environment(self) -> None:
-        """Put the provider variables where the provider plugins read them: ``os.environ``."""
-        os.environ.update(self.provider_environment())
+    def state_path(self) -> str | None:
+        """The store's file when it is a SQLite file, else None: where a provider with state
+        of its own (the mock's books) keeps it, so it lives as long as the store does."""
+        url = self.database_url.get_secret_value()
+        try:
+            parsed = make_url(url)
+        except Exception:
+            return None
+        database = parsed.database
+        if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        return str(Path(database).resolve())
+
+    def provider_values(self) -> dict[str, str]:
+        """What the plugins read their settings from: ``.env``, then the environment over it,
+        then ``provider_settings`` over both."""
+        env_file = self.model_config.get("env_file")
+        values: dict[str, Any] = {}
+        if isinstance(env_file, str | Path) and Path(env_file).is_file():
+            values.update(dotenv_values(env_file))
+        values.update(os.environ)
+        values.update({k: v.get_secret_value() for k, v in self.provider_settings.items()})
+        return {name: value for name, value in values.items() if isinstance(value, str)}

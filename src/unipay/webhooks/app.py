@@ -350,11 +350,32 @@ async def _read_body(receive: Receive, length: str | None, limit: int) -> bytes 
             return b"".join(chunks)
 
 
+#: The error ``type`` by status, as unipay's REST API names them (its error classes).
+_ERROR_TYPES = {400: "InvalidRequest", 500: "InternalError"}
+
+
 def _error(
     report: _Report, status: int, code: str, message: str
 ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
+    """The REST API's error shape (``unipay.server.errors.ErrorDetail``), so a client reads a
+    refused delivery the way it reads any other unipay error."""
     report.outcome = "rejected" if status < 500 else "failed"
-    return status, {"error": {"code": code, "message": message}}, []
+    kind = _ERROR_TYPES.get(status, "HTTPError")
+    if code == "webhook_verification_failed":
+        kind = "WebhookVerificationError"
+    detail = {
+        "type": kind,
+        "code": code,
+        "message": message,
+        "param": None,
+        "provider": None,
+        "provider_code": None,
+        "request_id": None,
+        "retriable": status >= 500,
+        "decline_code": None,
+        "payment": None,
+    }
+    return status, {"error": detail}, []
 
 
 def _log(report: _Report, seconds: float) -> None:

@@ -5,6 +5,8 @@ Installed, it registers the provider ``mock`` through the ``unipay`` entry-point
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from unipay import hookimpl
 from unipay.hookspecs import ProviderRegistrar
 from unipay_mock.ledger import Ledger
@@ -16,3 +18,14 @@ __all__ = ["Ledger", "MockProvider"]
 @hookimpl
 def unipay_register_providers(register: ProviderRegistrar) -> None:
     register("mock", MockProvider.from_env)
+
+
+@hookimpl
+def unipay_configure_provider(
+    name: str, settings: Mapping[str, str], state_path: str | None
+) -> MockProvider | None:
+    """The mock's books go beside the host's store, so a restart keeps its payments."""
+    if name != "mock":
+        return None
+    ledger = f"{state_path}-mock-ledger" if state_path else ":memory:"
+    return MockProvider.from_env(settings, default_ledger=ledger)

@@ -99,14 +99,19 @@ class MockProvider(Provider):
     _STATE_MACHINE: ClassVar[dict[str, Callable[..., Outcome]]]
 
     @classmethod
-    def from_env(cls) -> MockProvider:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, default_ledger: str = ":memory:"
+    ) -> MockProvider:
         """Settings: UNIPAY_MOCK_LATENCY_MS, UNIPAY_MOCK_FAILURE_RATE, UNIPAY_MOCK_LEDGER,
-        UNIPAY_MOCK_WEBHOOK_SECRET (comma-separated while rolling)."""
-        secrets_ = os.environ.get("UNIPAY_MOCK_WEBHOOK_SECRET", webhooks.DEFAULT_WEBHOOK_SECRET)
+        UNIPAY_MOCK_WEBHOOK_SECRET (comma-separated while rolling), read from ``environ``
+        (``os.environ`` by default). Without UNIPAY_MOCK_LEDGER the books are kept in
+        ``default_ledger``: a host passes a file beside its store so they outlive a restart."""
+        env = os.environ if environ is None else environ
+        secrets_ = env.get("UNIPAY_MOCK_WEBHOOK_SECRET", webhooks.DEFAULT_WEBHOOK_SECRET)
         return cls(
-            latency=float(os.environ.get("UNIPAY_MOCK_LATENCY_MS", "0")) / 1000,
-            failure_rate=float(os.environ.get("UNIPAY_MOCK_FAILURE_RATE", "0")),
-            ledger=os.environ.get("UNIPAY_MOCK_LEDGER", ":memory:"),
+            latency=float(env.get("UNIPAY_MOCK_LATENCY_MS", "0")) / 1000,
+            failure_rate=float(env.get("UNIPAY_MOCK_FAILURE_RATE", "0")),
+            ledger=env.get("UNIPAY_MOCK_LEDGER") or default_ledger,
             webhook_secret=[s.strip() for s in secrets_.split(",") if s.strip()],
         )
 

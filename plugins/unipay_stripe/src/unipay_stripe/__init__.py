@@ -6,6 +6,8 @@ even without settings; using it then raises ``ProviderNotConfigured`` naming STR
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from unipay import hookimpl
 from unipay.hookspecs import ProviderRegistrar
 from unipay_stripe.provider import StripeProvider
@@ -17,3 +19,9 @@ __all__ = ["EVENT_TYPES", "TOLERANCE", "StripeProvider"]
 @hookimpl
 def unipay_register_providers(register: ProviderRegistrar) -> None:
     register("stripe", StripeProvider.from_env)
+
+
+@hookimpl
+def unipay_configure_provider(name: str, settings: Mapping[str, str]) -> StripeProvider | None:
+    """Stripe's settings, from what the host read (its environment and ``.env``)."""
+    return StripeProvider.from_env(settings) if name == "stripe" else None

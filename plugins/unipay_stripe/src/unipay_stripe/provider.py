@@ -114,20 +114,22 @@ class StripeProvider(Provider):
         self._currencies: dict[str, str] = {}
 
     @classmethod
-    def from_env(cls) -> StripeProvider:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StripeProvider:
         """Settings from STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (comma-separated),
-        STRIPE_API_BASE and UNIPAY_STRIPE_ALLOW_LIVE=1."""
-        key = os.environ.get(SECRET_KEY_ENV, "").strip()
+        STRIPE_API_BASE and UNIPAY_STRIPE_ALLOW_LIVE=1, read from ``environ`` (``os.environ``
+        by default)."""
+        env = os.environ if environ is None else environ
+        key = env.get(SECRET_KEY_ENV, "").strip()
         if not key:
             raise ProviderNotConfigured(
                 "stripe", SECRET_KEY_ENV, "Use a test-mode secret key (sk_test_...)."
             )
-        secrets = os.environ.get(WEBHOOK_SECRET_ENV, "")
+        secrets = env.get(WEBHOOK_SECRET_ENV, "")
         return cls(
             api_key=key,
             webhook_secrets=[s.strip() for s in secrets.split(",") if s.strip()],
-            api_base=os.environ.get(API_BASE_ENV) or None,
-            allow_live=os.environ.get(ALLOW_LIVE_ENV, "").lower() in ("1", "true", "yes"),
+            api_base=env.get(API_BASE_ENV) or None,
+            allow_live=env.get(ALLOW_LIVE_ENV, "").lower() in ("1", "true", "yes"),
         )
 
     def __repr__(self) -> str:
