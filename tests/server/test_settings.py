@@ -94,7 +94,7 @@ async def test_the_mock_remembers_its_payments_wherever_the_store_does(
     settings = ServerSettings(database_url=f"sqlite:///{tmp_path / 'unipay.db'}")
     headers = {"Idempotency-Key": "restart-proof-key"}
     body = {"provider": "mock", "amount": 500, "currency": "EUR"}
-    answers = []
+    answers: list[httpx.Response] = []
     for process in range(2):  # two processes in a row, each closing its gateway on shutdown
         # A new process starts with no ledger in memory.
         provider_environment.setattr(unipay_mock.ledger, "_shared", {})

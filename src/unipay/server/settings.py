@@ -16,7 +16,6 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 #: The sandbox's default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///unipay.db"
@@ -59,6 +58,8 @@ class ServerSettings(BaseSettings):
 
     def database_url_shown(self) -> str:
         """The database URL with its password masked, for banners and logs."""
+        from sqlalchemy.engine import make_url
+
         url = self.database_url.get_secret_value()
         try:
             return make_url(url).render_as_string(hide_password=True)
@@ -68,6 +69,8 @@ class ServerSettings(BaseSettings):
     def state_path(self) -> str | None:
         """The store's file when it is a SQLite file, else None: where a provider with state
         of its own (the mock's books) keeps it, so it lives as long as the store does."""
+        from sqlalchemy.engine import make_url
+
         url = self.database_url.get_secret_value()
         try:
             parsed = make_url(url)
