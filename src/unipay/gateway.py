@@ -19,6 +19,7 @@ import pluggy
 from pydantic import BaseModel
 
 from unipay._flow import Call, Flow, Sleep, async_face, blocking_face
+from unipay._observe import Observers, around_attempt, around_store, observe_operation
 from unipay.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -220,10 +221,19 @@ class _GatewayCore:
         """Fetch the payment's current state from its provider (and remember it)."""
         target, provider_id = self._route(payment_id)
         key = uuid.uuid4().hex
+        call = OperationCall("retrieve_payment", target.name, key, None, payment_id)
+        obs = observe_operation(self.plugin_manager, call)
+        flow = self._retrieve(target, provider_id, call, obs)
+        return (yield from (flow if obs is None else obs.follow(flow)))
+
+    def _retrieve(
+        self, target: Provider, provider_id: str, call: OperationCall, obs: Observers | None
+    ) -> Flow[Payment]:
         payment: Payment = yield from self._call_provider(
-            target, "retrieve_payment", (provider_id,), key
+            target, "retrieve_payment", (provider_id,), call.idempotency_key, obs=obs, call=call
         )
-        yield Call(self.store, "save_payment", (payment,))
+        with around_store(obs, "save_payment"):
+            yield Call(self.store, "save_payment", (payment,))
         return payment
 
     def _stored_payment(self, payment_id: str) -> Flow[Payment | None]:
@@ -261,17 +271,6 @@ class _GatewayCore:
         refunds) cannot both pass it on the same stale state."""
         operation = _OPERATION_OF[type(request)]
         key = uuid.uuid4().hex if key is None else check_key(key)
-        claim = yield from self._claim(
-            key, fingerprint(operation, target.name, provider_id, request)
-        )
-        if claim.state is ClaimState.COMPLETED:
-            assert claim.result is not None
-            replay = decode_result(claim.result)
-            assert isinstance(replay, kind)
-            return replay
-        token = claim.token
-        assert token is not None
-        args = (request,) if provider_id is None else (provider_id, request)
         call = OperationCall(
             operation,
             target.name,
@@ -279,42 +278,80 @@ class _GatewayCore:
             request,
             None if provider_id is None else f"{target.name}:{provider_id}",
         )
+        obs = observe_operation(self.plugin_manager, call)
+        flow = self._mutate_claimed(kind, target, provider_id, request, call, check, obs)
+        return (yield from (flow if obs is None else obs.follow(flow)))
+
+    def _mutate_claimed(
+        self,
+        kind: type[R],
+        target: Provider,
+        provider_id: str | None,
+        request: BaseModel,
+        call: OperationCall,
+        check: Callable[[Payment | None], None] | None,
+        obs: Observers | None,
+    ) -> Flow[R]:
+        operation, key = call.operation, call.idempotency_key
+        claim = yield from self._claim(
+            key, fingerprint(operation, target.name, provider_id, request), obs
+        )
+        if claim.state is ClaimState.COMPLETED:
+            assert claim.result is not None
+            if obs is not None:
+                obs.replayed = True
+            replay = decode_result(claim.result)
+            assert isinstance(replay, kind)
+            return replay
+        token = claim.token
+        assert token is not None
+        if obs is not None:
+            obs.claimed()
+        args = (request,) if provider_id is None else (provider_id, request)
         # Retries must end well inside the lease: past it, another caller may take the key over.
         retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
         held: str | None = None
         try:
             if check is not None:
                 assert call.payment_id is not None
-                held = yield from self._lock_payment(call.payment_id)
-                known = yield Call(self.store, "get_payment", (call.payment_id,))
+                held = yield from self._lock_payment(call.payment_id, obs)
+                with around_store(obs, "get_payment"):
+                    known = yield Call(self.store, "get_payment", (call.payment_id,))
                 check(known)
             self.plugin_manager.hook.unipay_before_operation(call=call)
-            result: R = yield from self._call_provider(target, operation, args, key, retry_until)
+            result: R = yield from self._call_provider(
+                target, operation, args, key, retry_until, obs=obs, call=call
+            )
         except GeneratorExit:
             raise
         except PaymentDeclined as declined:
-            yield from self._complete(key, token, encode_result(declined), declined.payment, None)
-            yield from self._unlock_payment(call.payment_id, held)
+            yield from self._complete(
+                key, token, encode_result(declined), declined.payment, None, obs
+            )
+            yield from self._unlock_payment(call.payment_id, held, obs)
             self._after(call, None, declined)
             raise
         except BaseException as error:  # cancellation too: the key must stay usable by a retry
-            yield from release_claim(self.store, OPERATION_SCOPE, key, token)
-            yield from self._unlock_payment(call.payment_id, held)
+            with around_store(obs, "release", OPERATION_SCOPE):
+                yield from release_claim(self.store, OPERATION_SCOPE, key, token)
+            yield from self._unlock_payment(call.payment_id, held, obs)
             self._after(call, None, error)
             raise
         payment, refund = (None, result) if isinstance(result, Refund) else (result, None)
         try:
-            yield from self._complete(key, token, encode_result(result), payment, refund)
+            yield from self._complete(key, token, encode_result(result), payment, refund, obs)
         finally:
-            yield from self._unlock_payment(call.payment_id, held)
+            yield from self._unlock_payment(call.payment_id, held, obs)
         self._after(call, result, None)
         return result
 
-    def _claim(self, key: str, print_: str) -> Flow[Claim]:
+    def _claim(self, key: str, print_: str, obs: Observers | None = None) -> Flow[Claim]:
         policy = self.idempotency
         deadline = time.monotonic() + policy.wait
         while True:
-            claim = yield from self._store_claim(OPERATION_SCOPE, key, print_, policy.retention)
+            claim = yield from self._store_claim(
+                OPERATION_SCOPE, key, print_, policy.retention, obs
+            )
             if claim.state is ClaimState.MISMATCH:
                 raise IdempotencyKeyReused(
                     f"Idempotency key {key!r} was already used for a different operation or "
@@ -330,7 +367,7 @@ class _GatewayCore:
                 )
             yield Sleep(min(policy.poll_interval, remaining))
 
-    def _lock_payment(self, payment_id: str) -> Flow[str]:
+    def _lock_payment(self, payment_id: str, obs: Observers | None = None) -> Flow[str]:
         """Hold ``payment_id`` for one state-dependent operation, waiting (up to one lease) for
         another that holds it. The lock is a claim like a key's, so it serializes callers in
         every process and host sharing the store, and a holder that died loses it with its
@@ -339,7 +376,7 @@ class _GatewayCore:
         deadline = time.monotonic() + policy.lock_timeout
         while True:
             claim = yield from self._store_claim(
-                PAYMENT_SCOPE, payment_id, PAYMENT_SCOPE, policy.lock_timeout
+                PAYMENT_SCOPE, payment_id, PAYMENT_SCOPE, policy.lock_timeout, obs
             )
             if claim.state is ClaimState.CLAIMED:
                 assert claim.token is not None
@@ -351,20 +388,26 @@ class _GatewayCore:
                 )
             yield Sleep(policy.poll_interval)
 
-    def _unlock_payment(self, payment_id: str | None, token: str | None) -> Flow[None]:
+    def _unlock_payment(
+        self, payment_id: str | None, token: str | None, obs: Observers | None = None
+    ) -> Flow[None]:
         if payment_id is not None and token is not None:
-            yield from release_claim(self.store, PAYMENT_SCOPE, payment_id, token)
+            with around_store(obs, "release", PAYMENT_SCOPE):
+                yield from release_claim(self.store, PAYMENT_SCOPE, payment_id, token)
 
-    def _store_claim(self, scope: str, key: str, print_: str, retention: float) -> Flow[Claim]:
+    def _store_claim(
+        self, scope: str, key: str, print_: str, retention: float, obs: Observers | None = None
+    ) -> Flow[Claim]:
         """The store's claim with this gateway's lease; a failing store raises
         ``StoreUnavailable`` before any provider is called."""
         try:
-            claim: Claim = yield Call(
-                self.store,
-                "claim",
-                (scope, key, print_),
-                {"lease": self.idempotency.lock_timeout, "retention": retention},
-            )
+            with around_store(obs, "claim", scope):
+                claim: Claim = yield Call(
+                    self.store,
+                    "claim",
+                    (scope, key, print_),
+                    {"lease": self.idempotency.lock_timeout, "retention": retention},
+                )
         except UnipayError:
             raise
         except Exception as exc:
@@ -375,15 +418,22 @@ class _GatewayCore:
         return claim
 
     def _complete(
-        self, key: str, token: str, result: str, payment: Payment | None, refund: Refund | None
+        self,
+        key: str,
+        token: str,
+        result: str,
+        payment: Payment | None,
+        refund: Refund | None,
+        obs: Observers | None = None,
     ) -> Flow[None]:
         try:
-            yield Call(
-                self.store,
-                "complete",
-                (OPERATION_SCOPE, key, token, result),
-                {"payment": payment, "refund": refund},
-            )
+            with around_store(obs, "complete", OPERATION_SCOPE):
+                yield Call(
+                    self.store,
+                    "complete",
+                    (OPERATION_SCOPE, key, token, result),
+                    {"payment": payment, "refund": refund},
+                )
         except Exception as exc:
             raise StoreUnavailable(
                 f"The provider answered but the outcome could not be stored "
@@ -398,13 +448,18 @@ class _GatewayCore:
         args: tuple[Any, ...],
         key: str,
         retry_until: float = float("inf"),
+        *,
+        obs: Observers | None = None,
+        call: OperationCall | None = None,
     ) -> Flow[Any]:
         """Call the provider, retrying transient failures with the same key until the attempts
-        run out or a retry would start after ``retry_until`` (monotonic seconds)."""
+        run out or a retry would start after ``retry_until`` (monotonic seconds). ``obs`` (with
+        ``call``) is entered around each attempt."""
         attempt = 1
         while True:
             try:
-                return (yield Call(target, operation, (*args, CallContext(key, attempt))))
+                with around_attempt(obs, call, attempt):
+                    return (yield Call(target, operation, (*args, CallContext(key, attempt))))
             except UnipayError as error:
                 if not error.retriable or attempt >= self.retry.attempts:
                     raise

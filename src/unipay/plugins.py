@@ -63,18 +63,37 @@ def installed_plugins() -> list[EntryPoint]:
     ]
 
 
+#: Plugins every gateway made from now on registers, whatever its arguments (process-wide
+#: instrumentation such as ``unipay.otel.instrument()``). Changed only through the functions below.
+_GLOBAL_PLUGINS: list[object] = []
+
+
+def register_global_plugin(plugin: object) -> None:
+    """Register ``plugin`` with every gateway (and webhook app) created after this call, even
+    one built with ``load_installed=False``. Registering it twice is a no-op."""
+    if not any(known is plugin for known in _GLOBAL_PLUGINS):
+        _GLOBAL_PLUGINS.append(plugin)
+
+
+def unregister_global_plugin(plugin: object) -> None:
+    """Undo :func:`register_global_plugin` for gateways created from now on."""
+    _GLOBAL_PLUGINS[:] = [known for known in _GLOBAL_PLUGINS if known is not plugin]
+
+
 def make_plugin_manager(
     plugins: Iterable[object] = (), *, load_installed: bool = True
 ) -> pluggy.PluginManager:
-    """A fresh manager: installed plugins (unless told not to), then ``plugins``."""
+    """A fresh manager: installed plugins (unless told not to), the global ones, then
+    ``plugins``."""
     pm = pluggy.PluginManager("unipay")
     pm.add_hookspecs(hookspecs)
     if load_installed:
         for ep in installed_plugins():
             if pm.get_plugin(ep.name) is None:
                 pm.register(ep.load(), name=ep.name)
-    for plugin in plugins:
-        pm.register(plugin)
+    for plugin in (*_GLOBAL_PLUGINS, *plugins):
+        if not pm.is_registered(plugin):
+            pm.register(plugin)
     # A misspelled hook (``unipay_regster_providers``) fails here, loudly.
     pm.check_pending()
     return pm

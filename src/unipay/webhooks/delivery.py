@@ -21,6 +21,7 @@ from enum import StrEnum
 import pluggy
 
 from unipay._flow import Call, Flow
+from unipay._observe import Observers, around_store, observe_delivery
 from unipay.errors import WebhookVerificationError
 from unipay.idempotency import WEBHOOK_SCOPE, release_claim
 from unipay.models import WebhookEvent, WebhookEventType
@@ -100,21 +101,43 @@ def deliver(
     ctx: DeliveryContext, provider: Provider, body: bytes, headers: dict[str, str]
 ) -> Flow[Delivered]:
     """Verify, deduplicate, record and dispatch one delivery."""
+    obs = observe_delivery(ctx.handlers.plugin_manager, provider.name)
+    if obs is None:
+        return (yield from _deliver(ctx, provider, body, headers, None))
+    try:
+        delivered = yield from _deliver(ctx, provider, body, headers, obs)
+    except BaseException as error:
+        obs.delivered(None, error)
+        raise
+    obs.delivered(delivered.outcome.value, None)
+    return delivered
+
+
+def _deliver(
+    ctx: DeliveryContext,
+    provider: Provider,
+    body: bytes,
+    headers: dict[str, str],
+    obs: Observers | None,
+) -> Flow[Delivered]:
     event = yield Call(provider, "verify_webhook", (body, headers))
     if not isinstance(event, WebhookEvent):
         raise TypeError(f"{type(provider).__name__}.verify_webhook must return a WebhookEvent")
+    if obs is not None:
+        obs.verified(event)
     if not 1 <= len(event.id) <= EVENT_ID_MAX_LENGTH:
         raise WebhookVerificationError(
             f"Webhook rejected: the event id must be 1 to {EVENT_ID_MAX_LENGTH} characters.",
             provider=provider.name,
         )
     key = f"{provider.name}:{event.id}"
-    claim = yield Call(
-        ctx.store,
-        "claim",
-        (WEBHOOK_SCOPE, key, _fingerprint(event)),
-        {"lease": ctx.lock_timeout, "retention": ctx.retention},
-    )
+    with around_store(obs, "claim", WEBHOOK_SCOPE):
+        claim = yield Call(
+            ctx.store,
+            "claim",
+            (WEBHOOK_SCOPE, key, _fingerprint(event)),
+            {"lease": ctx.lock_timeout, "retention": ctx.retention},
+        )
     if claim.state is ClaimState.IN_PROGRESS:
         return Delivered(event, Outcome.IN_PROGRESS)
     if claim.state is ClaimState.MISMATCH:
@@ -127,27 +150,31 @@ def deliver(
         return Delivered(event, Outcome.DUPLICATE)
     token = claim.token
     try:
-        yield from _keep_records(ctx.store, event)
+        yield from _keep_records(ctx.store, event, obs)
         yield Call(ctx.handlers, "dispatch", (event,))
     except GeneratorExit:
         raise
     except BaseException as error:  # a cancelled delivery must not hold its event id either
-        yield from release_claim(ctx.store, WEBHOOK_SCOPE, key, token)
+        with around_store(obs, "release", WEBHOOK_SCOPE):
+            yield from release_claim(ctx.store, WEBHOOK_SCOPE, key, token)
         if isinstance(error, Exception):
             raise HandlerFailed(event) from error
         raise
     outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
-    yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome))
+    with around_store(obs, "complete", WEBHOOK_SCOPE):
+        yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome))
     return Delivered(event, Outcome.PROCESSED)
 
 
-def _keep_records(store: Store, event: WebhookEvent) -> Flow[None]:
+def _keep_records(store: Store, event: WebhookEvent, obs: Observers | None = None) -> Flow[None]:
     """Save the event's payment and refund; the store keeps them from moving backwards
     (:mod:`unipay.storage.progress`), atomically, so a concurrent refund is never lost."""
     if event.payment is not None:
-        yield Call(store, "save_payment", (event.payment,))
+        with around_store(obs, "save_payment"):
+            yield Call(store, "save_payment", (event.payment,))
     if event.refund is not None:
-        yield Call(store, "save_refund", (event.refund,))
+        with around_store(obs, "save_refund"):
+            yield Call(store, "save_refund", (event.refund,))
 
 
 def _fingerprint(event: WebhookEvent) -> str:
