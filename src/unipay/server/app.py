@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 
@@ -33,6 +33,12 @@ unit. When the server has an API key (`UNIPAY_API_KEY`), send it as `Authorizati
 #: Where the Swagger UI and ReDoc files (from the fastapi-offline package) are served: /docs
 #: works with no internet.
 DOCS_ASSETS_URL = "/docs-assets"
+#: The docs pages may load nothing from elsewhere: ReDoc's footer would fetch its logo from
+#: cdn.redoc.ly, which a machine offline (or a cautious network) cannot reach.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 class LiveKeyWithoutAuthentication(UnipayError):
@@ -90,6 +96,17 @@ def create_app(
     # Kept on app.state so that callers can register handlers: app.state.webhooks.on(...).
     app.state.webhooks = WebhookApp(gateway)
     app.mount("/webhooks", app.state.webhooks)
+    docs_pages = {"/docs", "/redoc"}
+
+    @app.middleware("http")
+    async def docs_stay_local(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if request.url.path in docs_pages:
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
+
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.unipay_max_body_bytes,
