@@ -302,11 +302,11 @@ class SQLStore(Store):
                 if cursor is None or cursor.created_at is None:
                     return []
                 created, row_id = cursor.created_at, cursor.id
+                # The first condition bounds the index range; the second drops the cursor's
+                # equals. (A bare OR of the two, though equivalent, makes SQLite scan from the top.)
                 paged = query.where(
-                    or_(
-                        payments.c.created_at < created,
-                        and_(payments.c.created_at == created, payments.c.id < row_id),
-                    )
+                    payments.c.created_at <= created,
+                    or_(payments.c.created_at < created, payments.c.id < row_id),
                 )
             return list(connection.scalars(paged))
 
