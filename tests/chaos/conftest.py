@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +32,8 @@ class Tally:
     lost_payments: int = 0
     multihost_keys: int = 0
     multihost_run_twice: int = 0
+    #: Keys raced per shared store ("postgresql", "redis", "redis cluster").
+    multihost_stores: dict[str, int] = field(default_factory=dict)
     webhook_cases: int = 0
     webhook_5xx: int = 0
     unsigned_dispatches: int = 0
@@ -44,10 +51,15 @@ class Tally:
         return (
             f"chaos: {self.rounds} rounds, {self.provider_calls} provider calls ({self.resent} "
             f"keys re-sent after a crash past the provider), {self.keys_run_twice} keys run "
-            f"twice, {self.lost_payments} lost payments; multi-host: {self.multihost_keys} keys, "
-            f"{self.multihost_run_twice} run twice; {self.webhook_cases} webhook cases, "
+            f"twice, {self.lost_payments} lost payments; multi-host: {self.multihost_keys} keys"
+            f"{self._per_store()}, {self.multihost_run_twice} run twice; "
+            f"{self.webhook_cases} webhook cases, "
             f"{self.webhook_5xx} 5xx, {self.unsigned_dispatches} unsigned dispatches"
         )
+
+    def _per_store(self) -> str:
+        stores = ", ".join(f"{name} {keys}" for name, keys in self.multihost_stores.items())
+        return f" ({stores})" if stores else ""
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +73,41 @@ def pytest_terminal_summary(
     found = config.stash.get(_KEY, None)
     if found is not None:
         terminalreporter.write_line(found.line())
+
+
+# --- Redis (unipay-redis) for the multi-host race ----------------------------------------------
+
+
+def _redis_unavailable(reason: str) -> None:
+    """Skip, or fail where Redis is required (CI, UNIPAY_REQUIRE_REDIS)."""
+    if os.environ.get("UNIPAY_REQUIRE_REDIS"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_target() -> Iterator[tuple[str, str]]:
+    """The shared test Redis (UNIPAY_TEST_REDIS_URL) and a key prefix of this test's own, whose
+    keys are deleted afterwards."""
+    from unipay_redis.testing import delete_prefixed, shared_redis_url
+
+    url, problem = shared_redis_url()
+    if problem:
+        _redis_unavailable(problem)
+    prefix = f"chaos-{uuid.uuid4().hex[:10]}:"
+    yield url, prefix
+    delete_prefixed(url, prefix)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local Redis Cluster (three primaries, a replica each), shared with the plugin's tests
+    when both run in one session."""
+    from unipay_redis.testing import require_binaries, shared_cluster
+
+    problem = require_binaries()
+    if problem:
+        _redis_unavailable(problem)
+    directory: Path = tmp_path_factory.mktemp("redis-cluster")
+    with shared_cluster(directory) as cluster:
+        yield cluster

@@ -1,5 +1,6 @@
-"""Six hosts share one PostgreSQL store and race the same keys, with clocks up to an hour apart
-and lock timeouts from half a second to five minutes: each key runs once at the provider.
+"""Six hosts share one store and race the same keys, with clocks up to an hour apart and lock
+timeouts from half a second to five minutes: each key runs once at the provider. The shared store
+is PostgreSQL, a standalone Redis, or a Redis Cluster (keys in Redis through unipay-redis).
 
 Whether someone else's claim is live must not depend on the reader: not on its clock (a host an
 hour ahead would take over every claim it meets) nor on its lock timeout (a 0.5 s reader would
@@ -17,16 +18,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from unipay.storage import SQLStore
-
 from ..storage.test_concurrency import Fleet  # noqa: TID252
 from .conftest import Tally
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = pytest.mark.slow
 
 ROUNDS = 30
 
@@ -60,9 +60,36 @@ HOSTS = [
 ]
 
 
-@pytest.fixture
-def fleet(postgres_store: SQLStore, tmp_path: Path) -> Iterator[Fleet]:
-    fleet = Fleet(postgres_store, tmp_path, [host.options() for host in HOSTS])
+class RedisTarget:
+    """What ``Fleet`` reads from a store, for Redis: the URL its workers open (the worker pairs
+    Redis keys with in-memory records) and their key prefix."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.table_prefix = prefix
+        self.engine = SimpleNamespace(url=SimpleNamespace(render_as_string=lambda **_: url))
+
+    def get_payment(self, _payment_id: str) -> None:
+        return None
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        "redis",
+        "redis cluster",
+    ]
+)
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    target: Any
+    if request.param == "postgresql":
+        target = request.getfixturevalue("postgres_store")
+    elif request.param == "redis":
+        target = RedisTarget(*request.getfixturevalue("redis_target"))
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        target = RedisTarget(cluster.url, f"chaos-{uuid.uuid4().hex[:10]}:")
+    fleet = Fleet(target, tmp_path, [host.options() for host in HOSTS])
+    fleet.store_name = request.param  # type: ignore[attr-defined]
     yield fleet
     fleet.close()
 
@@ -84,6 +111,8 @@ def test_hosts_with_skewed_clocks_and_mixed_lock_timeouts_run_each_key_once(
     run_twice = [(key, answers) for key, answers in rounds if counts[key] > 1]
     tally.multihost_keys += len(rounds)
     tally.multihost_run_twice += len(run_twice)
+    name = fleet.store_name  # type: ignore[attr-defined]
+    tally.multihost_stores[name] = tally.multihost_stores.get(name, 0) + len(rounds)
     report = "\n".join(
         f"{key}: provider called by "
         + ", then ".join(str(host_of[pid]) for pid in fleet.log.callers(key))

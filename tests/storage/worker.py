@@ -6,6 +6,8 @@ python worker.py race <store_url> <table_prefix> <ledger_path> <calls_path> [opt
     call anew and appends it to calls_path, so a key unipay lets run twice shows there.
     Options play one host of a fleet: --skew (seconds added to the gateway's clock), --lock-timeout,
     --wait, --poll-interval (its IdempotencyPolicy) and --latency (its provider calls).
+    A redis:// or redis+cluster:// store_url races keys in Redis (unipay-redis, <table_prefix> as
+    the key prefix), with each worker's payments in memory: the race is the keys'.
 python worker.py crash <store_url> <table_prefix> <ledger_path> <calls_path> <key> [options]
     charges with the key, prints the payment id, then SIGKILLs itself inside the store's
     ``complete``: after the provider charged, before the outcome was stored.
@@ -24,7 +26,7 @@ from typing import Any
 
 from unipay import Gateway, IdempotencyPolicy, Payment
 from unipay.errors import UnipayError
-from unipay.storage import SQLStore
+from unipay.storage import MemoryStore, SplitStore, SQLStore, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the counting provider
 from counting_provider import CHARGE, CountingMock
@@ -39,6 +41,14 @@ class DieBeforeStoring(SQLStore):
             payment = next((a for a in args if isinstance(a, Payment)), None)
         print(payment.id if payment else "", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def open_store(url: str, prefix: str, *, crash: bool) -> Store:
+    if url.startswith(("redis://", "redis+cluster://")):
+        from unipay_redis import RedisStore
+
+        return SplitStore(keys=RedisStore(url, prefix=prefix), records=MemoryStore())
+    return (DieBeforeStoring if crash else SQLStore)(url, table_prefix=prefix)
 
 
 def race(gateway: Gateway) -> None:
@@ -74,9 +84,8 @@ def main() -> None:
     mock = CountingMock(
         ledger=args.ledger, log=args.calls, latency=args.latency, dedupe=args.mode == "crash"
     )
-    store_class = DieBeforeStoring if args.mode == "crash" else SQLStore
     gateway = Gateway(
-        store=store_class(args.url, table_prefix=args.prefix),
+        store=open_store(args.url, args.prefix, crash=args.mode == "crash"),
         providers=[mock],
         load_installed=False,
         idempotency=IdempotencyPolicy(
