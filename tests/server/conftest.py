@@ -16,7 +16,7 @@ from unipay import AsyncGateway
 from unipay.server import create_app
 from unipay_mock import Ledger, MockProvider
 
-#: The provider variables the settings may export; tests that build settings restore them.
+#: Provider variables a test may set (in .env or the environment); the fixture restores them.
 PROVIDER_VARIABLES = (
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
