@@ -174,7 +174,9 @@ class WebhookApp:
                 return 0, {}, []
             if body == 400:
                 return _error(report, 400, "bad_request", "Content-Length is not a number.")
-            return _error(report, 413, "too_large", f"The limit is {self.max_body_size} bytes.")
+            return _error(
+                report, 413, "body_too_large", f"The limit is {self.max_body_size} bytes."
+            )
         try:
             # deliver() reads only the guard's name and verify step, which _Guarded provides.
             guarded = cast(Provider, _Guarded(provider))
