@@ -20,6 +20,7 @@ BENCHMARKS = (
     "webhooks",
     "gateway_overhead",
     "import_time",
+    "otel_overhead",
 )
 
 

@@ -1,0 +1,158 @@
+"""What ``unipay.otel`` costs on the mock path (``Gateway.create_payment``, memory store).
+
+* tracing on (spans to the SDK's in-memory exporter, metrics to an in-memory reader) against the
+  same gateway without the plugin: target at most 1.10x;
+* the extra installed and ``unipay.otel`` imported but not enabled, against a plain gateway:
+  no observer is registered, so the gateway skips observation (target 1.00x; 1.02 allows for
+  this machine's noise);
+* for scale, tracing on / off when the provider takes 20 ms to answer (the mock's ``latency``),
+  still far quicker than a real provider's API.
+
+The mock path in memory is the worst case: a whole payment costs about as much as one SDK span
+(the Python SDK spends tens of microseconds per span and per metric point), so tracing its four
+spans and six metric points cannot stay within 1.10x there; ``store_spans=False`` removes two
+spans, and is measured too.
+
+Pairs are interleaved (A, B, A, B, ...) so that a machine slowing down mid-run slows both sides
+alike; the median of the per-pair ratios is reported with its range (as ``import_time`` does).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks._report import Row, print_table
+from unipay import Gateway
+from unipay.storage import MemoryStore
+from unipay_mock import Ledger, MockProvider
+
+
+def _gateway(*plugins: object, latency: float = 0.0) -> Gateway:
+    mock = MockProvider(ledger=Ledger(), latency=latency)
+    return Gateway(providers=[mock], store=MemoryStore(), load_installed=False, plugins=plugins)
+
+
+def _timed(gateway: Gateway, payments: int) -> float:
+    start = time.perf_counter()
+    for _ in range(payments):
+        gateway.create_payment(
+            provider="mock", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
+        )
+    return time.perf_counter() - start
+
+
+def _pairs(
+    pairs: int, first: Callable[[], float], second: Callable[[], float]
+) -> tuple[list[float], list[float], list[float]]:
+    """Interleaved timings: ratios first/second, and each side's seconds."""
+    ratios, a, b = [], [], []
+    first(), second()  # warm-up: caches, lazily built validators
+    for _ in range(pairs):
+        a.append(first())
+        b.append(second())
+        ratios.append(a[-1] / b[-1])
+    return ratios, a, b
+
+
+def _row(comparison: str, target: str, payments: int, result: tuple[list[float], ...]) -> Row:
+    ratios, a, b = result
+    per = 1e6 / payments
+    return Row(
+        "otel overhead",
+        comparison,
+        statistics.median(ratios),
+        target=target,
+        detail=(
+            f"median of {len(ratios)} interleaved pairs, ratios {min(ratios):.3f}-"
+            f"{max(ratios):.3f}; {statistics.median(a) * per:.0f} us vs "
+            f"{statistics.median(b) * per:.0f} us per create"
+        ),
+    )
+
+
+def run(quick: bool = False) -> list[Row]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import unipay.otel
+
+    payments = 300 if quick else 2000
+    pairs = 5 if quick else 9
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    traced = _gateway(
+        unipay.otel.plugin(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    )
+    lean = _gateway(
+        unipay.otel.plugin(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, store_spans=False
+        )
+    )
+    plain = _gateway()
+    # "Not enabled": the module is imported (the extra installed), instrument() never called.
+    not_enabled = _gateway()
+    assert not not_enabled.plugin_manager.hook.unipay_observe_operation.get_hookimpls()
+
+    def on(gateway: Gateway, count: int = payments) -> Callable[[], float]:
+        def timed() -> float:
+            exporter.clear()  # the exporter keeps every span: start each run empty
+            return _timed(gateway, count)
+
+        return timed
+
+    def off(gateway: Gateway, count: int = payments) -> Callable[[], float]:
+        return lambda: _timed(gateway, count)
+
+    slow = 10 if quick else 25
+    rows = [
+        _row(
+            "tracing on / off (mock create)",
+            "<= 1.10",
+            payments,
+            _pairs(pairs, on(traced), off(plain)),
+        ),
+        _row(
+            "tracing on, store_spans=False / off",
+            "<= 1.10",
+            payments,
+            _pairs(pairs, on(lean), off(plain)),
+        ),
+        _row(
+            "extra installed, not enabled / plain",
+            "<= 1.02",
+            payments,
+            _pairs(pairs, off(not_enabled), off(plain)),
+        ),
+        _row(
+            "tracing on / off, provider answering in 20 ms",
+            "<= 1.10",
+            slow,
+            _pairs(
+                pairs,
+                on(_slow(tracer_provider, meter_provider, unipay.otel.plugin), slow),
+                off(_gateway(latency=0.02), slow),
+            ),
+        ),
+    ]
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    return rows
+
+
+def _slow(tracer_provider: Any, meter_provider: Any, plugin: Callable[..., object]) -> Gateway:
+    made = plugin(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    return _gateway(made, latency=0.02)
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))
