@@ -454,3 +454,21 @@ async def test_a_failing_observer_never_fails_a_payment(
     # The well-behaved observer beside it still saw everything.
     root = telemetry.one("unipay create_payment")
     assert root.attributes is not None and root.attributes["unipay.outcome"] == "success"
+
+
+async def test_unipays_retry_log_record_carries_the_failed_attempts_span(
+    face: Faces, telemetry: Telemetry, mock: MockProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    unipay.otel.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    try:
+        gw = face(providers=[mock], load_installed=False, retry=RetryPolicy(base_delay=0))
+        mock.fail_next()
+        with caplog.at_level(logging.INFO, logger="unipay"):
+            await done(gw.create_payment(provider="mock", amount=100, currency="USD"))
+    finally:
+        unipay.otel.uninstrument()
+    first = min(telemetry.named("mock create_payment"), key=lambda s: s.start_time or 0)
+    (retrying,) = [r for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert retrying.otelSpanID == f"{_id(first):016x}"  # type: ignore[attr-defined]

@@ -457,30 +457,50 @@ class _GatewayCore:
         ``call``) is entered around each attempt."""
         attempt = 1
         while True:
+            delay: float | None = None
             try:
                 with around_attempt(obs, call, attempt):
-                    return (yield Call(target, operation, (*args, CallContext(key, attempt))))
-            except UnipayError as error:
-                if not error.retriable or attempt >= self.retry.attempts:
+                    try:
+                        return (yield Call(target, operation, (*args, CallContext(key, attempt))))
+                    except UnipayError as error:
+                        # Decided and logged while the attempt's span (if any) is current, so
+                        # the log record carries its trace; the error still ends the attempt.
+                        delay = self._retry_delay(target, operation, error, attempt, retry_until)
+                        raise
+            except UnipayError:
+                if delay is None:
                     raise
-                delay = self.retry.delay(attempt)
-                if time.monotonic() + delay >= retry_until:
-                    logger.warning(
-                        "not retrying %s on %s: the idempotency lock would run out first "
-                        "(raise IdempotencyPolicy.lock_timeout)",
-                        operation,
-                        target.name,
-                    )
-                    raise
-                logger.info(
-                    "retrying %s on %s after %s (attempt %d)",
-                    operation,
-                    target.name,
-                    type(error).__name__,
-                    attempt,
-                )
             yield Sleep(delay)
             attempt += 1
+
+    def _retry_delay(
+        self,
+        target: Provider,
+        operation: str,
+        error: UnipayError,
+        attempt: int,
+        retry_until: float,
+    ) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up."""
+        if not error.retriable or attempt >= self.retry.attempts:
+            return None
+        delay = self.retry.delay(attempt)
+        if time.monotonic() + delay >= retry_until:
+            logger.warning(
+                "not retrying %s on %s: the idempotency lock would run out first "
+                "(raise IdempotencyPolicy.lock_timeout)",
+                operation,
+                target.name,
+            )
+            return None
+        logger.info(
+            "retrying %s on %s after %s (attempt %d)",
+            operation,
+            target.name,
+            type(error).__name__,
+            attempt,
+        )
+        return delay
 
     def _after(
         self, call: OperationCall, result: Payment | Refund | None, error: BaseException | None
