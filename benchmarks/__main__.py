@@ -21,6 +21,7 @@ BENCHMARKS = (
     "gateway_overhead",
     "import_time",
     "otel_overhead",
+    "redis_store",
 )
 
 
