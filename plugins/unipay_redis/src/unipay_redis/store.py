@@ -20,11 +20,13 @@ only. Payments and refunds are not kept here: pair this store with a record stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import threading
 import uuid
 import weakref
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
@@ -127,6 +129,7 @@ class RedisStore:
         prefix: str | None = None,
         socket_timeout: float | None = None,
         retries: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         """
         Args:
@@ -138,6 +141,9 @@ class RedisStore:
             retries: retries of a command whose connection dropped or timed out (default 2).
                 Each script is safe to repeat: a claim retried after its reply was lost finds
                 its own token and is still this caller's.
+            max_connections: connections per client, per node in a cluster (default 64).
+                Callers beyond it wait for a free one (sync: up to ``socket_timeout``), so a
+                burst of a thousand concurrent calls queues instead of failing.
         """
         self._url: ParsedURL = parse_url(url)
         if self._url.records is not None:
@@ -150,14 +156,21 @@ class RedisStore:
                 param="store",
             )
         self.options = options(
-            self._url, prefix=prefix, socket_timeout=socket_timeout, retries=retries
+            self._url,
+            prefix=prefix,
+            socket_timeout=socket_timeout,
+            retries=retries,
+            max_connections=max_connections,
         )
         self.cluster = self._url.cluster
         self._client: SyncClient | None = None
         self._client_lock = threading.Lock()
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        #: In-flight commands, at most one per connection: redis-py fails a command that finds
+        #: every connection busy rather than waiting for one.
+        self._slots = threading.BoundedSemaphore(self.options.max_connections)
+        self._aclients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncClient, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"RedisStore({self._url.shown!r})"
@@ -182,10 +195,12 @@ class RedisStore:
         self._script(RELEASE, self.key(scope, key), token)
 
     def get_result(self, scope: str, key: str) -> str | None:
-        try:
-            found = self.client().hget(self.key(scope, key), "result")
-        except (RedisError, RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
+        client = self.client()
+        with self._slot():
+            try:
+                found = client.hget(self.key(scope, key), "result")
+            except (RedisError, RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
         return None if found is None else str(found)
 
     def purge_expired(self, *, batch_size: int = 1000) -> int:
@@ -230,10 +245,12 @@ class RedisStore:
         await self._ascript(RELEASE, self.key(scope, key), token)
 
     async def aget_result(self, scope: str, key: str) -> str | None:
-        try:
-            found = await self.aclient().hget(self.key(scope, key), "result")
-        except (RedisError, RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
+        client, slots = self._aclient_and_slots()
+        async with slots:
+            try:
+                found = await client.hget(self.key(scope, key), "result")
+            except (RedisError, RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
         return None if found is None else str(found)
 
     async def apurge_expired(self, *, batch_size: int = 1000) -> int:
@@ -241,21 +258,25 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close this event loop's async client (and the sync client, if one was made)."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        found = self._aclients.pop(asyncio.get_running_loop(), None)
         try:
-            if client is not None:
-                await client.aclose()
+            if found is not None:
+                await found[0].aclose()
         finally:
             self.close()
 
     def aclient(self) -> AsyncClient:
         """The ``redis.asyncio`` client of the running event loop (its connections belong to
         that loop, so each loop gets its own)."""
+        return self._aclient_and_slots()[0]
+
+    def _aclient_and_slots(self) -> tuple[AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            client = self._aclients[loop] = self._new_async_client()
-        return client
+        found = self._aclients.get(loop)
+        if found is None:
+            semaphore = asyncio.Semaphore(self.options.max_connections)
+            found = self._aclients[loop] = (self._new_async_client(), semaphore)
+        return found
 
     # --- machinery ----------------------------------------------------------------------------
 
@@ -263,23 +284,41 @@ class RedisStore:
         """Run ``script`` on ``key`` by its SHA-1, loading it where the server lacks it (a new
         server, a restarted one, a replica promoted by a failover)."""
         client = self.client()
-        try:
+        with self._slot():
             try:
-                return client.evalsha(_SHA[script], 1, key, *args)
-            except NoScriptError:
-                return client.eval(script, 1, key, *args)
-        except (RedisError, RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
+                try:
+                    return client.evalsha(_SHA[script], 1, key, *args)
+                except NoScriptError:
+                    return client.eval(script, 1, key, *args)
+            except (RedisError, RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
 
     async def _ascript(self, script: str, key: str, *args: str | int) -> Any:
-        client = self.aclient()
-        try:
+        client, slots = self._aclient_and_slots()
+        async with slots:
             try:
-                return await client.evalsha(_SHA[script], 1, key, *args)
-            except NoScriptError:
-                return await client.eval(script, 1, key, *args)
-        except (RedisError, RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
+                try:
+                    return await client.evalsha(_SHA[script], 1, key, *args)
+                except NoScriptError:
+                    return await client.eval(script, 1, key, *args)
+            except (RedisError, RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of ``max_connections`` places for a command in flight, waited for up to
+        ``socket_timeout``."""
+        timeout = self.options.socket_timeout
+        if not self._slots.acquire(timeout=timeout):
+            raise StoreUnavailable(
+                f"All {self.options.max_connections} connections to the unipay Redis key store "
+                f"{self._url.shown} stayed busy for {timeout:g} s. Raise "
+                "RedisStore(max_connections=...) or give Redis more capacity."
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _client_options(self) -> dict[str, Any]:
         timeout = self.options.socket_timeout
@@ -287,6 +326,7 @@ class RedisStore:
             "decode_responses": True,
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
+            "max_connections": self.options.max_connections,
         }
 
     def _retry(self) -> Retry:

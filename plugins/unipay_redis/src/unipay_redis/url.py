@@ -44,6 +44,8 @@ class RedisOptions(BaseModel):
     #: Retries of a command whose connection dropped or timed out (every script is safe to
     #: repeat); 0 fails at once.
     retries: Annotated[int, Field(ge=0, le=10)] = 2
+    #: Connections per client (per node in a cluster); callers beyond it queue for one.
+    max_connections: Annotated[int, Field(ge=1, le=10_000)] = 64
 
 
 class ParsedURL(BaseModel):
@@ -122,7 +124,8 @@ def options(url: ParsedURL, **given: object) -> RedisOptions:
         )
         raise InvalidRequest(
             f"RedisStore options for {url.shown} are not usable ({problems}). A prefix is 1-64 "
-            "characters without braces or spaces; socket_timeout is 0-300 s; retries 0-10.",
+            "characters without braces or spaces; socket_timeout is 0-300 s; retries 0-10; "
+            "max_connections 1-10000.",
             param="store",
         ) from None
 
