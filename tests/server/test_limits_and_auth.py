@@ -151,5 +151,8 @@ async def test_health_webhooks_and_docs_stay_open(guarded: httpx.AsyncClient) ->
     assert (await guarded.post("/webhooks/mock", content=b"{}")).status_code == 400
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert (await guarded.get(path)).status_code == 200, path
+    for page in ("/docs", "/redoc"):  # nothing from elsewhere (see test_docs_browser.py)
+        policy = (await guarded.get(page)).headers["Content-Security-Policy"]
+        assert policy.startswith("default-src 'self'")
     schemes = (await guarded.get("/openapi.json")).json()["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

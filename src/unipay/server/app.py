@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unipay import __version__
 from unipay.errors import ProviderNotConfigured, UnipayError
@@ -39,6 +41,28 @@ DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
 )
+
+
+class DocsStayLocal:
+    """ASGI middleware: ``DOCS_CSP`` on the responses of ``/docs`` and ``/redoc``, and nothing
+    done for any other request."""
+
+    pages = frozenset({"/docs", "/redoc"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.pages:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Content-Security-Policy"] = DOCS_CSP
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
 
 
 class LiveKeyWithoutAuthentication(UnipayError):
@@ -96,17 +120,7 @@ def create_app(
     # Kept on app.state so that callers can register handlers: app.state.webhooks.on(...).
     app.state.webhooks = WebhookApp(gateway)
     app.mount("/webhooks", app.state.webhooks)
-    docs_pages = {"/docs", "/redoc"}
-
-    @app.middleware("http")
-    async def docs_stay_local(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if request.url.path in docs_pages:
-            response.headers["Content-Security-Policy"] = DOCS_CSP
-        return response
-
+    app.add_middleware(DocsStayLocal)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.unipay_max_body_bytes,
