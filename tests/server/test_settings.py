@@ -14,6 +14,7 @@ import pytest
 import respx
 
 import unipay_mock.ledger
+from unipay.cli import provider_statuses
 from unipay.server import ServerSettings, create_app
 from unipay.server import app as app_module
 from unipay.server import settings as settings_module
@@ -84,6 +85,12 @@ def test_the_server_names_no_provider_setting_and_never_writes_the_environment(
     assert "STRIPE_SECRET_KEY" not in os.environ
     names = {p.name: p for p in app.state.gateway.providers.built()}
     assert names["stripe"].live is False  # configured from the settings, through the plugin
+    statuses = {s.name: s for s in provider_statuses(app.state.gateway)}
+    assert (statuses["stripe"].plugin, statuses["stripe"].distribution) == (
+        "stripe",
+        "unipay-stripe",
+    )
+    assert (statuses["mock"].plugin, statuses["mock"].configured) == ("mock", True)
 
 
 async def test_the_mock_remembers_its_payments_wherever_the_store_does(

@@ -82,7 +82,11 @@ def create_app(
     """
     settings = settings or ServerSettings()
     owned = gateway is None
-    providers = _providers_from(settings) if gateway is None else gateway.providers.built()
+    registered_by: dict[str, str] = {}
+    if gateway is None:
+        providers, registered_by = _providers_from(settings)
+    else:
+        providers = gateway.providers.built()
     live = [p.name for p in providers if getattr(p, "live", False)]
     if live and settings.unipay_api_key is None:
         if owned:
@@ -96,6 +100,8 @@ def create_app(
     if gateway is None:
         url: SecretStr = settings.database_url
         gateway = AsyncGateway(store=url.get_secret_value(), providers=providers)
+        # Built by their plugins, not passed in by a caller: say so in /providers.
+        gateway.providers.registered_by.update(registered_by)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,15 +135,17 @@ def create_app(
     return app
 
 
-def _providers_from(settings: ServerSettings) -> list[Provider]:
+def _providers_from(settings: ServerSettings) -> tuple[list[Provider], dict[str, str]]:
     """Every installed provider that its plugin can configure from the settings
-    (``unipay_configure_provider``); the server itself reads none of them, and never writes
-    ``os.environ``. A provider whose settings are missing stays registered, unconfigured."""
+    (``unipay_configure_provider``), and the plugin that registered each; the server itself
+    reads none of them, and never writes ``os.environ``. A provider whose settings are missing
+    stays registered, unconfigured."""
     pm = make_plugin_manager()
     values = settings.provider_values()
     state_path = settings.state_path()
     providers: list[Provider] = []
-    for name in ProviderRegistry(pm).names():
+    registry = ProviderRegistry(pm)
+    for name in registry.names():
         try:
             built = pm.hook.unipay_configure_provider(
                 name=name, settings=values, state_path=state_path
@@ -148,4 +156,5 @@ def _providers_from(settings: ServerSettings) -> list[Provider]:
         if built is not None:
             built.name = built.name or name
             providers.append(built)
-    return providers
+    registered_by = {p.name: registry.registered_by[p.name] for p in providers}
+    return providers, registered_by
