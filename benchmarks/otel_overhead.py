@@ -85,7 +85,7 @@ def run(quick: bool = False) -> list[Row]:
     import unipay.otel
 
     payments = 300 if quick else 2000
-    pairs = 5 if quick else 9
+    pairs = 5 if quick else 15
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))

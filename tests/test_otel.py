@@ -472,3 +472,43 @@ async def test_unipays_retry_log_record_carries_the_failed_attempts_span(
     first = min(telemetry.named("mock create_payment"), key=lambda s: s.start_time or 0)
     (retrying,) = [r for r in caplog.records if r.getMessage().startswith("retrying")]
     assert retrying.otelSpanID == f"{_id(first):016x}"  # type: ignore[attr-defined]
+
+
+class AsyncHTTPProvider(HTTPProvider):
+    """The same, with a native ``acreate_payment`` on an ``httpx.AsyncClient``: awaited in the
+    caller's task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, json={"id": "pi_async"})
+
+        self.aclient = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+    async def acreate_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
+        answer = (await self.aclient.post("https://provider.test/payments")).json()
+        return Payment(
+            provider=self.name,
+            provider_payment_id=answer["id"],
+            status=PaymentStatus.SUCCEEDED,
+            amount=request.amount,
+            currency=request.currency,
+        )
+
+
+async def test_async_http_spans_nest_under_the_attempt_span(telemetry: Telemetry) -> None:
+    provider = AsyncHTTPProvider()
+    HTTPXClientInstrumentor.instrument_client(
+        provider.aclient, tracer_provider=telemetry.tracer_provider
+    )
+    try:
+        gw = gateway_for(AsyncGateway, telemetry, provider)
+        payment = await gw.create_payment(provider="http", amount=100, currency="USD")
+    finally:
+        HTTPXClientInstrumentor.uninstrument_client(provider.aclient)
+        await provider.aclient.aclose()
+    assert payment.provider_payment_id == "pi_async"  # the native method ran
+    attempt = telemetry.one("http create_payment")
+    (http_span,) = [s for s in telemetry.spans() if s.kind is SpanKind.CLIENT and s is not attempt]
+    assert http_span.parent is not None and http_span.parent.span_id == _id(attempt)
