@@ -1,7 +1,7 @@
 """One core, two faces: operations are written once as generators that yield effects.
 
-A flow yields :class:`Call` (invoke a provider or store method) and :class:`Sleep`; it never does
-I/O itself. :func:`run` performs effects synchronously, :func:`arun` asynchronously: awaiting the
+A flow yields `Call` (invoke a provider or store method) and `Sleep`; it never does
+I/O itself. `run` performs effects synchronously, `arun` asynchronously: awaiting the
 target's ``a<method>`` when it has one, otherwise running a blocking method in a worker thread.
 This is the sans-I/O pattern (as in h11 or hyper-h2) applied to a client: the payment logic exists
 once, and neither face can drift from the other.
@@ -132,6 +132,9 @@ def _present(method: Callable[..., Any], flow_method: Callable[..., Any]) -> Non
     signature = inspect.signature(flow_method)
     shown = str(signature.return_annotation).removeprefix("Flow[").removesuffix("]")
     method.__signature__ = signature.replace(return_annotation=shown)  # type: ignore[attr-defined]
+    method.__annotations__ = {**flow_method.__annotations__, "return": shown}
+    # Documentation tools (griffe) unwrap __wrapped__ and would show the flow's `-> Flow[T]`.
+    del method.__wrapped__  # type: ignore[attr-defined]
 
 
 def blocking_face(

@@ -1,6 +1,6 @@
 """``Gateway`` and ``AsyncGateway``: the two faces of one core.
 
-Each operation is written once, as a flow (see :mod:`unipay._flow`): validate, route to the
+Each operation is written once, as a flow (see `unipay._flow`): validate, route to the
 provider, check its capabilities, claim the idempotency key, run the before hooks, call the
 provider with the key (retrying transient failures), complete the key with the outcome, run the
 after hooks. A replay returns the stored outcome without touching the provider.
@@ -76,11 +76,12 @@ class _GatewayCore:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """
+        """A gateway over the installed providers (and any given), with its own store.
+
         Args:
-            store: where idempotency keys, payments and refunds live; a :class:`Store`, a URL
-                (``"sqlite:///unipay.db"``, ``"postgresql+psycopg://..."``, ``"memory://"``), or
-                None for an in-memory store.
+            store: where idempotency keys, payments and refunds live: a
+                [`Store`][unipay.storage.base.Store], a URL (``"sqlite:///unipay.db"``,
+                ``"postgresql+psycopg://..."``, ``"memory://"``), or None for an in-memory store.
             plugins: plugin objects or modules to register besides the installed ones.
             providers: configured provider instances; they take precedence over registered ones.
             load_installed: False ignores installed plugins (entry points) altogether.

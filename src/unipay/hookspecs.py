@@ -91,7 +91,8 @@ class OperationObserver(Protocol):
 
 class DeliveryObserver(Protocol):
     """Follows one webhook delivery (what ``unipay_observe_delivery`` returns). Same rules as
-    :class:`OperationObserver`: never raise; ``store`` is entered around each store call."""
+    [`OperationObserver`][unipay.hookspecs.OperationObserver]: never raise; ``store`` is entered
+    around each store call."""
 
     def verified(self, event: WebhookEvent) -> None:
         """The provider verified the delivery and read ``event`` (its payment, if any)."""

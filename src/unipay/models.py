@@ -1,7 +1,7 @@
 """The unified models: what every provider's payments, refunds and events look like to users.
 
 Statuses follow Stripe's payment intents. Amounts are integers in minor units (see
-:mod:`unipay.money`). Results are frozen: a ``Payment`` is a snapshot, not a live object.
+[`unipay.money`][unipay.money]). Results are frozen: a ``Payment`` is a snapshot, not a live object.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _text_problem(text: str, *, prose: bool) -> str | None:
 
 class _FreeText:
     """The one validator of caller free text: no card number, no control characters. Every
-    free-text field of every request uses it, through :data:`Line` or :data:`Prose`."""
+    free-text field of every request uses it, through `Line` or `Prose`."""
 
     def __init__(self, *, prose: bool) -> None:
         self.prose = prose
@@ -347,36 +347,104 @@ class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
+# Field descriptions are the reference's and the REST API's (OpenAPI) documentation of each field.
+_METADATA = (
+    f"Your own string pairs (at most {METADATA_MAX_KEYS} keys of up to "
+    f"{METADATA_MAX_KEY_LENGTH} characters, values up to {METADATA_MAX_VALUE_LENGTH}), e.g. "
+    "your order id; returned on the payment and in its webhook events. No card numbers."
+)
+_RETURN_URL = (
+    "Where the provider sends the customer back after an action such as a 3-D Secure "
+    "redirect (see Payment.next_action); up to 2048 characters."
+)
+_PAYMENT_METHOD = (
+    "The provider's token for how the customer pays: Stripe's pm_..., or the mock's test "
+    "tokens such as pm_card_visa. Raw card numbers are refused: collect cards with the "
+    "provider's own client-side tools."
+)
+
+
 class CreatePaymentRequest(_Request):
-    provider: ProviderName
-    amount: Amount
-    currency: Currency
-    payment_method: PaymentMethodToken | None = None
-    customer_email: Email | None = None
-    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
-    confirm: Annotated[bool, Strict()] = True
-    description: Annotated[Prose, Field(max_length=1000)] | None = None
-    metadata: Metadata = Field(default_factory=dict)
-    return_url: Annotated[Line, Field(max_length=2048)] | None = None
+    """The fields of Gateway.create_payment, validated before any provider is called."""
+
+    provider: ProviderName = Field(
+        description="The installed provider that takes the payment, e.g. 'mock' or 'stripe' "
+        "(`unipay providers` lists them)."
+    )
+    amount: Amount = Field(
+        description="How much, as an integer in the currency's minor unit: 1299 is 12.99 USD, "
+        "500 is 500 JPY (unipay.money.to_minor_units converts '12.99'). From 1 to 99,999,999."
+    )
+    currency: Currency = Field(
+        description="ISO 4217 code such as 'USD' (lower case is accepted and upper-cased)."
+    )
+    payment_method: PaymentMethodToken | None = Field(
+        None, description=_PAYMENT_METHOD + " Optional if confirm is False."
+    )
+    customer_email: Email | None = Field(
+        None, description="The customer's e-mail address, for the provider's receipts."
+    )
+    capture_method: CaptureMethod = Field(
+        CaptureMethod.AUTOMATIC,
+        description="'automatic' takes the money at once; 'manual' only authorizes it, and "
+        "Gateway.capture_payment takes it (all or part) later.",
+    )
+    confirm: Annotated[bool, Strict()] = Field(
+        True,
+        description="True attempts the payment now; False only creates it, for a later "
+        "Gateway.confirm_payment.",
+    )
+    description: Annotated[Prose, Field(max_length=1000)] | None = Field(
+        None,
+        description="Free text for you, shown in the provider's dashboard (up to 1000 characters).",
+    )
+    metadata: Metadata = Field(default_factory=dict, description=_METADATA)
+    return_url: Annotated[Line, Field(max_length=2048)] | None = Field(
+        None, description=_RETURN_URL
+    )
 
 
 class ConfirmPaymentRequest(_Request):
-    payment_method: PaymentMethodToken | None = None
-    return_url: Annotated[Line, Field(max_length=2048)] | None = None
+    """The fields of Gateway.confirm_payment: attempt a payment created with confirm=False."""
+
+    payment_method: PaymentMethodToken | None = Field(
+        None, description=_PAYMENT_METHOD + " Optional if the payment already has one."
+    )
+    return_url: Annotated[Line, Field(max_length=2048)] | None = Field(
+        None, description=_RETURN_URL
+    )
 
 
 class CapturePaymentRequest(_Request):
-    amount: Amount | None = None
+    """The fields of Gateway.capture_payment: take an authorized (manual) payment's money."""
+
+    amount: Amount | None = Field(
+        None,
+        description="How much to capture, in minor units, up to Payment.amount_capturable; "
+        "the rest is released to the customer. None captures it all.",
+    )
 
 
 class CancelPaymentRequest(_Request):
-    reason: CancellationReason | None = None
+    """The fields of Gateway.cancel_payment: release an authorization or drop a payment."""
+
+    reason: CancellationReason | None = Field(
+        None, description="Why, as the provider records it; None records no reason."
+    )
 
 
 class RefundPaymentRequest(_Request):
-    amount: Amount | None = None
-    reason: RefundReason | None = None
-    metadata: Metadata = Field(default_factory=dict)
+    """The fields of Gateway.refund_payment: give back (part of) a captured payment."""
+
+    amount: Amount | None = Field(
+        None,
+        description="How much to refund, in minor units, up to Payment.amount_refundable "
+        "(several partial refunds may follow each other). None refunds all that is left.",
+    )
+    reason: RefundReason | None = Field(
+        None, description="Why, as the provider records it; None records no reason."
+    )
+    metadata: Metadata = Field(default_factory=dict, description=_METADATA)
 
 
 RequestT = TypeVar("RequestT", bound=BaseModel)

@@ -1,10 +1,10 @@
 """What a provider plugin implements, and the capabilities it declares as data.
 
-A provider subclasses :class:`Provider` and implements the six operations synchronously. For a
-natively asynchronous face it may also define ``async def a<operation>`` with the same arguments
-(``acreate_payment``, ``acapture_payment``, ...); :class:`~unipay.AsyncGateway` awaits those when
-present and otherwise runs the synchronous method in a worker thread, so the event loop is never
-blocked either way.
+A provider subclasses [`Provider`][unipay.provider.Provider] and implements the six operations
+synchronously. For a natively asynchronous face it may also define ``async def a<operation>`` with
+the same arguments (``acreate_payment``, ``acapture_payment``, ...);
+[`AsyncGateway`][unipay.gateway.AsyncGateway] awaits those when present and otherwise runs the
+synchronous method in a worker thread, so the event loop is never blocked either way.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Capabilities:
     multiple_refunds: bool = False
     cancel: bool = False
     webhooks: bool = False
-    #: Upper-case ISO 4217 codes accepted; None means every currency in :mod:`unipay.money`.
+    #: Upper-case ISO 4217 codes accepted; None: every currency in [`unipay.money`][unipay.money].
     currencies: frozenset[str] | None = None
     #: Smallest chargeable amount per currency, in minor units.
     minimum_amounts: Mapping[str, int] = field(default_factory=dict)
@@ -92,7 +92,7 @@ class CallContext:
 class Provider(ABC):
     """Base class of provider implementations.
 
-    ``name`` is set from the registration. Raise :mod:`unipay.errors` exceptions:
+    ``name`` is set from the registration. Raise [`unipay.errors`][unipay.errors] exceptions:
     ``PaymentDeclined`` for declines, ``ProviderUnavailable`` for anything transient (the gateway
     retries those with the same idempotency key), ``InvalidRequest`` for bad input.
     """
@@ -129,7 +129,8 @@ class Provider(ABC):
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Check the signature and turn the delivery into a unified event.
 
-        Raise :class:`~unipay.errors.WebhookVerificationError` for anything not properly signed.
+        Raise [`WebhookVerificationError`][unipay.errors.WebhookVerificationError] for anything
+        not properly signed.
         """
         raise UnsupportedOperation(
             f"Provider {self.name!r} does not receive webhooks.",
@@ -143,7 +144,7 @@ class Provider(ABC):
         """Optional: a delivery of ``event_type`` about ``payment``, signed as the provider signs
         its own, to test a webhook endpoint (``unipay webhooks sign``; the conformance suite's
         default ``signed_delivery``). Return ``(body, headers)``; the body is the provider's own
-        event JSON, so :meth:`verify_webhook` accepts it.
+        event JSON, so [`verify_webhook`][unipay.provider.Provider.verify_webhook] accepts it.
         """
         raise UnsupportedOperation(
             f"Provider {self.name!r} cannot sign test webhook deliveries (its plugin does not "

@@ -33,7 +33,7 @@ def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None
     """A store from an object, a URL, or None (in memory).
 
     Plugins claim URL schemes first (``unipay_store_from_url``); any other URL is a SQLAlchemy
-    URL for :class:`SQLStore` (``sqlite:///unipay.db``, ``postgresql+psycopg://...``).
+    URL for [`SQLStore`][unipay.storage.sql.SQLStore] (``sqlite:///unipay.db``, ``postgresql+psycopg://...``).
     """
     if store is None:
         return MemoryStore()

@@ -1,9 +1,10 @@
 """The store interface: idempotency records, plus the latest state of payments and refunds.
 
-A store is any object with these methods; subclassing :class:`Store` is optional but gives the
-defaults. ``blocking = True`` tells :class:`~unipay.AsyncGateway` to run the methods in a worker
-thread; a store may instead define ``async def a<method>`` (``aclaim``, ``acomplete``, ...), which
-the async gateway awaits directly.
+A store is any object with these methods; subclassing [`Store`][unipay.storage.base.Store] is
+optional but gives the defaults. ``blocking = True`` tells
+[`AsyncGateway`][unipay.gateway.AsyncGateway] to run the methods in a worker thread; a store may
+instead define ``async def a<method>`` (``aclaim``, ``acomplete``, ...), which the async gateway
+awaits directly.
 
 The records are keyed by ``(scope, key)``: scope ``"operation"`` for idempotency keys of gateway
 calls and ``"webhook"`` for processed webhook events, so the two can never collide.
@@ -81,8 +82,9 @@ class Store(ABC):
 
         The outcome is kept only if ``token`` still owns the key (fencing: a caller whose claim
         was taken over never completes it). The payment and refund are saved either way, since
-        they are what the provider reported, by the rules of :meth:`save_payment` and
-        :meth:`save_refund`.
+        they are what the provider reported, by the rules of
+        [`save_payment`][unipay.storage.base.Store.save_payment] and
+        [`save_refund`][unipay.storage.base.Store.save_refund].
         """
 
     @abstractmethod
@@ -101,7 +103,7 @@ class Store(ABC):
     @abstractmethod
     def save_payment(self, payment: Payment) -> None:
         """Save ``payment`` unless that would move the stored one backwards
-        (:func:`unipay.storage.progress.advance_payment`), atomically per payment."""
+        (`unipay.storage.progress.advance_payment`), atomically per payment."""
 
     @abstractmethod
     def get_payment(self, payment_id: str) -> Payment | None: ...
@@ -110,7 +112,7 @@ class Store(ABC):
     def save_refund(self, refund: Refund) -> None:
         """Save ``refund`` unless that reopens a settled one, and raise its stored payment's
         ``amount_refunded`` to what the payment's refunds add up to
-        (:func:`unipay.storage.progress.count_refunds`), atomically per payment."""
+        (`unipay.storage.progress.count_refunds`), atomically per payment."""
 
     @abstractmethod
     def get_refund(self, refund_id: str) -> Refund | None: ...

@@ -76,7 +76,7 @@ _BACKFILL_BATCH = 1000
 
 
 def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
-    """The tables of a :class:`SQLStore` whose table names start with ``prefix``."""
+    """The tables of a [`SQLStore`][unipay.storage.sql.SQLStore] named with ``prefix`` first."""
     metadata = MetaData()
     records = Table(
         f"{prefix}idempotency",
@@ -140,11 +140,12 @@ class SQLStore(Store):
         busy_timeout: float = 30.0,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
-        """
+        """Open (and by default create) the store's tables in the database given.
+
         Args:
             url_or_engine: a SQLAlchemy URL or an Engine you configured (then you dispose it).
             create_tables: create the tables on first use if missing; False when your
-                migrations (e.g. Alembic with :attr:`metadata`) own them.
+                migrations (e.g. Alembic with `metadata`) own them.
             table_prefix: table names start with it, so several apps can share a schema.
             busy_timeout: SQLite only: seconds a writer waits for another's lock.
             engine_options: extra keyword arguments for ``create_engine`` (pool size, ...).

@@ -4,9 +4,12 @@ Subclass a suite in your plugin's tests and override its fixtures; pytest collec
 
     from unipay.testing import ProviderConformance, StoreConformance
 
-* :class:`ProviderConformance`: override ``provider`` (and the test tokens if yours differ).
-* :class:`StoreConformance`: override ``store`` with a fresh, empty store.
-* :class:`Face`: call ``Gateway`` and ``AsyncGateway`` alike, to write one test for both faces.
+* [`ProviderConformance`][unipay.testing.ProviderConformance]: override ``provider`` (and the
+  test tokens if yours differ).
+* [`StoreConformance`][unipay.testing.StoreConformance]: override ``store`` with a fresh, empty
+  store.
+* [`Face`][unipay.testing.Face]: call ``Gateway`` and ``AsyncGateway`` alike, to write one test
+  for both faces.
 
 Importing this package imports pytest: use it from tests only, installed with the ``testing``
 extra (``pip install "unipay[testing]"``).

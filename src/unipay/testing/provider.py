@@ -16,7 +16,7 @@ Fixtures you may override:
 * ``success_token``, ``decline_token`` + ``decline_code``, ``authentication_token``: test payment
   methods; the defaults are Stripe's (``pm_card_visa``, ...).
 * ``signed_delivery``: ``payment -> (body, headers)``, a signed "payment succeeded" delivery. The
-  default uses :meth:`Provider.sign_test_delivery <unipay.Provider.sign_test_delivery>` when the
+  default uses [`Provider.sign_test_delivery`][unipay.provider.Provider.sign_test_delivery] when the
   provider implements it; otherwise the webhook checks are skipped, saying so.
 
 Every check that depends on a declared capability is skipped, with the reason, when the

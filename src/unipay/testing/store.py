@@ -82,7 +82,7 @@ def _at_once(count: int, func: Callable[[], T]) -> list[T]:
 
 
 class StoreConformance:
-    """Override :meth:`store`; every test gets a fresh store and fresh keys."""
+    """Override `store`; every test gets a fresh store and fresh keys."""
 
     @pytest.fixture
     def store(self) -> Store:

@@ -88,7 +88,8 @@ class WebhookApp:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         deduplication_window: float = DEFAULT_DEDUPLICATION_WINDOW,
     ) -> None:
-        """
+        """An ASGI application that receives the webhooks of ``gateway``'s providers.
+
         Args:
             gateway: its providers verify deliveries, its store deduplicates them and keeps
                 payments current, its plugins receive the ``unipay_webhook_event`` hook.
@@ -238,7 +239,7 @@ class _Guarded:
 
     A plugin that cannot read a delivery (a bug, a payload shape it never met) would otherwise
     surface as a 500, and providers redeliver a 5xx for days although the same bytes fail every
-    time. Anything it raises becomes :class:`_Unreadable` (400, the reason logged), except unipay
+    time. Anything it raises becomes `_Unreadable` (400, the reason logged), except unipay
     errors that already have their answer or are transient (``retriable``: the provider's API
     or the store is down, and a redelivery may succeed).
     """

@@ -112,7 +112,8 @@ def verify(
     now: float | None = None,
     provider: str | None = None,
 ) -> VerifiedDelivery:
-    """Check a delivery; raise :class:`WebhookVerificationError` unless it is properly signed."""
+    """Check a delivery; raise [`WebhookVerificationError`][unipay.errors.WebhookVerificationError]
+    unless it is properly signed."""
     lowered = {name.lower(): value for name, value in headers.items()}
     msg_id = lowered.get(ID_HEADER, "")
     raw_timestamp = lowered.get(TIMESTAMP_HEADER, "")
