@@ -186,3 +186,17 @@ def test_serve_without_the_server_extra_says_how_to_install_it() -> None:
     assert done.returncode == 1
     assert 'pip install "unipay[server]"' in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_refused_setting_is_logged_once_and_a_missing_one_not_at_all(
+    provider_environment: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider_environment.chdir(tmp_path)
+    caplog.set_level(logging.WARNING, logger="unipay.server")
+    create_app(ServerSettings(database_url="memory://"))
+    assert caplog.records == []  # /providers and the banner already say "set STRIPE_SECRET_KEY"
+    (tmp_path / ".env").write_text("STRIPE_SECRET_KEY=pk_test_" + "Zq7" * 10 + "\n")
+    create_app(ServerSettings(database_url="memory://"))
+    [record] = caplog.records
+    assert "publishable keys" in record.getMessage()
+    assert "pk_test_Zq7" not in record.getMessage()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -82,9 +83,10 @@ def create_app(
     """
     settings = settings or ServerSettings()
     owned = gateway is None
-    registered_by: dict[str, str] = {}
+    configured = _Configured()
     if gateway is None:
-        providers, registered_by = _providers_from(settings)
+        configured = _providers_from(settings)
+        providers = configured.providers
     else:
         providers = gateway.providers.built()
     live = [p.name for p in providers if getattr(p, "live", False)]
@@ -101,7 +103,8 @@ def create_app(
         url: SecretStr = settings.database_url
         gateway = AsyncGateway(store=url.get_secret_value(), providers=providers)
         # Built by their plugins, not passed in by a caller: say so in /providers.
-        gateway.providers.registered_by.update(registered_by)
+        gateway.providers.registered_by.update(configured.registered_by)
+        _log_refusals(gateway, configured.refused)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,15 +138,24 @@ def create_app(
     return app
 
 
-def _providers_from(settings: ServerSettings) -> tuple[list[Provider], dict[str, str]]:
+@dataclass
+class _Configured:
+    providers: list[Provider] = field(default_factory=list)
+    #: provider name -> the plugin that registered it.
+    registered_by: dict[str, str] = field(default_factory=dict)
+    #: provider name -> why its plugin refused the settings (ProviderNotConfigured's message).
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _providers_from(settings: ServerSettings) -> _Configured:
     """Every installed provider that its plugin can configure from the settings
     (``unipay_configure_provider``), and the plugin that registered each; the server itself
     reads none of them, and never writes ``os.environ``. A provider whose settings are missing
-    stays registered, unconfigured."""
+    or refused stays registered, unconfigured."""
     pm = make_plugin_manager()
     values = settings.provider_values()
     state_path = settings.state_path()
-    providers: list[Provider] = []
+    configured = _Configured()
     registry = ProviderRegistry(pm)
     for name in registry.names():
         try:
@@ -151,10 +163,24 @@ def _providers_from(settings: ServerSettings) -> tuple[list[Provider], dict[str,
                 name=name, settings=values, state_path=state_path
             )
         except ProviderNotConfigured as missing:
-            logger.warning("provider %s is not configured: %s", name, missing.message)
+            configured.refused[name] = missing.message
             continue
         if built is not None:
             built.name = built.name or name
-            providers.append(built)
-    registered_by = {p.name: registry.registered_by[p.name] for p in providers}
-    return providers, registered_by
+            configured.providers.append(built)
+            configured.registered_by[built.name] = registry.registered_by[name]
+    return configured
+
+
+def _log_refusals(gateway: AsyncGateway, refused: dict[str, str]) -> None:
+    """Log why a plugin refused its settings when ``/providers`` would not say it: that status
+    comes from the plugin's own factory, which sees the process environment but not ``.env``
+    (a live key in ``.env`` without its opt-in would otherwise read as "set the key")."""
+    for name, reason in refused.items():
+        try:
+            gateway.providers.get(name)
+            shown = None
+        except UnipayError as error:
+            shown = error.message
+        if shown != reason:
+            logger.warning("provider %s is not configured from these settings: %s", name, reason)
