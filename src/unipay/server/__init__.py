@@ -7,7 +7,7 @@ Only HTTP mapping lives here; payments, validation and idempotency are the gatew
 this package needs FastAPI; ``import unipay`` never does.
 """
 
-from unipay.server.app import create_app
+from unipay.server.app import LiveKeyWithoutAuthentication, create_app
 from unipay.server.settings import ServerSettings
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["LiveKeyWithoutAuthentication", "ServerSettings", "create_app"]
