@@ -515,8 +515,10 @@ class SQLStore(Store):
 
     def _add_list_columns(self, connection: Connection) -> None:
         """Payments tables created by unipay 0.2 lack the list columns and their indexes: add
-        them and fill them from each row's JSON, a batch at a time (payments saved by a 0.2
-        process meanwhile are listed once a 0.3 process saves them again)."""
+        them and fill them from each row's JSON, reading a batch of rows at a time, all in the
+        table-creation transaction (a one-time cost at the upgrade; another process creating
+        the tables meanwhile retries, as for any DDL race). Payments saved by a 0.2 process
+        after the upgrade are listed once a 0.3 process saves them again."""
         payments = self._payments
         present = {column["name"] for column in inspect(connection).get_columns(payments.name)}
         missing = [name for name in _PAYMENT_LIST_COLUMNS if name not in present]
