@@ -124,3 +124,26 @@ def test_a_02_payments_table_gets_the_list_columns_and_its_rows(tmp_path: Path) 
         assert "unipay_payments_provider_status_created" in indexes
     finally:
         store.close()
+
+
+def test_a_payment_saved_by_a_02_process_is_listed_after_the_next_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = SQLStore(url)
+    first.save_payment(payment(1))
+    old = payment(2)  # written as unipay 0.2 writes: no list columns
+    with first.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO unipay_payments (id, data) VALUES (:id, :data)"),
+            {"id": old.id, "data": old.model_dump_json()},
+        )
+    first.close()
+    second = SQLStore(url)
+    try:
+        assert ids(second.list_payments()) == ["mock:pi_0002", "mock:pi_0001"]
+        with second.engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM unipay_payments WHERE created_at IS NULL"
+            ).all()
+        assert "USING" in str(plan[-1][-1])  # an index probe, not a table scan
+    finally:
+        second.close()

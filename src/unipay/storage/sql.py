@@ -515,21 +515,21 @@ class SQLStore(Store):
 
     def _add_list_columns(self, connection: Connection) -> None:
         """Payments tables created by unipay 0.2 lack the list columns and their indexes: add
-        them and fill them from each row's JSON, reading a batch of rows at a time, all in the
-        table-creation transaction (a one-time cost at the upgrade; another process creating
-        the tables meanwhile retries, as for any DDL race). Payments saved by a 0.2 process
-        after the upgrade are listed once a 0.3 process saves them again."""
+        them. Then fill them, from each row's JSON, wherever they are empty: every row at the
+        upgrade, and at each later start the rows a 0.2 process still sharing the database
+        saved meanwhile (found through the ``created_at`` index, so a start with nothing to
+        fill costs one index probe). All in the table-creation transaction; another process
+        doing the same meanwhile makes this one retry, as for any DDL race."""
         payments = self._payments
         present = {column["name"] for column in inspect(connection).get_columns(payments.name)}
         missing = [name for name in _PAYMENT_LIST_COLUMNS if name not in present]
-        if not missing:
-            return
-        table = connection.dialect.identifier_preparer.format_table(payments)
-        for name in missing:
-            kind = _PAYMENT_LIST_COLUMNS[name].compile(dialect=connection.dialect)
-            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
-        for index in payments.indexes:
-            index.create(connection, checkfirst=True)
+        if missing:
+            table = connection.dialect.identifier_preparer.format_table(payments)
+            for name in missing:
+                kind = _PAYMENT_LIST_COLUMNS[name].compile(dialect=connection.dialect)
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            for index in payments.indexes:
+                index.create(connection, checkfirst=True)
         unfilled = (
             select(payments.c.id, payments.c.data)
             .where(payments.c.created_at.is_(None))
