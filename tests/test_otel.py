@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import unipay.otel
 from unipay import AsyncGateway, CallContext, Gateway, Payment, RetryPolicy, hookimpl
 from unipay.errors import PaymentDeclined
-from unipay.models import CreatePaymentRequest, PaymentStatus
+from unipay.models import CreatePaymentRequest, PaymentStatus, WebhookEvent
 from unipay.provider import Provider
 from unipay.webhooks import WebhookApp
 from unipay_mock import MockProvider
@@ -269,6 +269,13 @@ async def test_a_webhook_delivery_is_a_span_linked_to_its_payments_trace(
     created = telemetry.one("unipay create_payment")
     body, headers = mock.sign_test_delivery("payment.succeeded", payment)  # type: ignore[arg-type]
     app = WebhookApp(gw)
+    tracer = telemetry.tracer_provider.get_tracer("shop")
+
+    @app.on("payment.succeeded")
+    def fulfil(event: WebhookEvent) -> None:  # sync: run in a worker thread
+        with tracer.start_as_current_span("fulfil order"):
+            pass
+
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         assert (await http.post("/mock", content=body, headers=headers)).status_code == 200
@@ -291,8 +298,11 @@ async def test_a_webhook_delivery_is_a_span_linked_to_its_payments_trace(
     assert telemetry.children(processed) == [
         "unipay.store claim",
         "unipay.store save_payment",
+        "unipay.webhook handlers",
         "unipay.store complete",
     ]
+    # The application's handler spans nest under the delivery's handlers span.
+    assert telemetry.children(telemetry.one("unipay.webhook handlers")) == ["fulfil order"]
     assert duplicate.attributes is not None and rejected.attributes is not None
     assert duplicate.attributes["unipay.outcome"] == "duplicate"
     assert telemetry.children(duplicate) == ["unipay.store claim"]

@@ -108,6 +108,9 @@ class Observers:
     def verified(self, event: WebhookEvent) -> None:
         _each(self._observers, "verified", event)
 
+    def handlers(self, event: WebhookEvent) -> _Around:
+        return _Around(_each(self._observers, "handlers", event))
+
     def finished(
         self, result: Payment | Refund | None, error: BaseException | None, replayed: bool = False
     ) -> None:

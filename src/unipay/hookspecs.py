@@ -101,6 +101,11 @@ class DeliveryObserver(Protocol):
         """Around one store call."""
         ...
 
+    def handlers(self, event: WebhookEvent) -> AbstractContextManager[object]:
+        """Around the application's handlers and the ``unipay_webhook_event`` hook for
+        ``event`` (not entered for a duplicate), so that what they make current is theirs."""
+        ...
+
     def finished(self, outcome: str | None, error: BaseException | None) -> None:
         """The delivery ended: ``outcome`` is ``processed``, ``duplicate`` or ``in_progress``;
         or ``error`` (refused signature, failed handler), with ``outcome`` None."""

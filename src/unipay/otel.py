@@ -355,6 +355,10 @@ class _Delivery:
             return _NOTHING
         return _Child(self, f"unipay.store {call.method}", SpanKind.INTERNAL, _store(call))
 
+    def handlers(self, event: WebhookEvent) -> _Child:
+        attributes = {EVENT_TYPE: event.type.value}
+        return _Child(self, "unipay.webhook handlers", SpanKind.INTERNAL, attributes)
+
     def finished(self, outcome: str | None, error: BaseException | None) -> None:
         if error is not None:
             _error_attributes(self.span, error)

@@ -151,7 +151,11 @@ def _deliver(
     token = claim.token
     try:
         yield from _keep_records(ctx.store, event, obs)
-        yield Call(ctx.handlers, "dispatch", (event,))
+        if obs is None:
+            yield Call(ctx.handlers, "dispatch", (event,))
+        else:
+            with obs.handlers(event):
+                yield Call(ctx.handlers, "dispatch", (event,))
     except GeneratorExit:
         raise
     except BaseException as error:  # a cancelled delivery must not hold its event id either
