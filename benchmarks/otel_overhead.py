@@ -10,7 +10,7 @@
 
 The mock path in memory is the worst case: a whole payment costs about as much as one SDK span
 (the Python SDK spends tens of microseconds per span and per metric point), so tracing its four
-spans and six metric points cannot stay within 1.10x there; ``store_spans=False`` removes two
+spans and five metric points cannot stay within 1.10x there; ``store_spans=False`` removes two
 spans, and is measured too.
 
 Pairs are interleaved (A, B, A, B, ...) so that a machine slowing down mid-run slows both sides

@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 import unipay.otel
 from unipay import AsyncGateway, CallContext, Gateway, Payment, RetryPolicy, hookimpl
@@ -522,3 +522,17 @@ async def test_async_http_spans_nest_under_the_attempt_span(telemetry: Telemetry
     attempt = telemetry.one("http create_payment")
     (http_span,) = [s for s in telemetry.spans() if s.kind is SpanKind.CLIENT and s is not attempt]
     assert http_span.parent is not None and http_span.parent.span_id == _id(attempt)
+
+
+def test_remembered_traces_are_bounded_most_recent_kept(telemetry: Telemetry) -> None:
+    plugin = unipay.otel.OpenTelemetryPlugin(
+        tracer_provider=telemetry.tracer_provider, linked_payments=2
+    )
+    contexts = [SpanContext(1, n, is_remote=False) for n in (1, 2, 3)]
+    plugin.remember("mock:pi_a", contexts[0])
+    plugin.remember("mock:pi_b", contexts[1])
+    plugin.remember("mock:pi_a", contexts[0])  # used again: now the most recent
+    plugin.remember("mock:pi_c", contexts[2])
+    assert plugin.last_trace("mock:pi_b") is None
+    assert plugin.last_trace("mock:pi_a") == contexts[0]
+    assert plugin.last_trace("mock:pi_c") == contexts[2]
