@@ -3,9 +3,11 @@ metrics and log correlation on both faces, and no personal data unless asked for
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from unipay import AsyncGateway, CallContext, Gateway, Payment, RetryPolicy, hoo
 from unipay.errors import PaymentDeclined
 from unipay.models import CreatePaymentRequest, PaymentStatus, WebhookEvent
 from unipay.provider import Provider
+from unipay.storage.sql import SQLStore
 from unipay.webhooks import WebhookApp
 from unipay_mock import MockProvider
 
@@ -536,3 +539,42 @@ def test_remembered_traces_are_bounded_most_recent_kept(telemetry: Telemetry) ->
     assert plugin.last_trace("mock:pi_b") is None
     assert plugin.last_trace("mock:pi_a") == contexts[0]
     assert plugin.last_trace("mock:pi_c") == contexts[2]
+
+
+async def test_concurrent_async_calls_on_a_blocking_store_keep_their_own_trees(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    """A SQL store runs in worker threads; five payments at once: five separate trees, each
+    store call's own spans under that payment's store span."""
+    tracer = telemetry.tracer_provider.get_tracer("db")
+
+    class TracedSQL(SQLStore):
+        def claim(self, *args: Any, **kwargs: Any) -> Any:
+            with tracer.start_as_current_span("db claim"):
+                return super().claim(*args, **kwargs)
+
+    store = TracedSQL(f"sqlite:///{tmp_path / 'unipay.db'}")
+    gw = AsyncGateway(
+        providers=[MockProvider()],
+        store=store,
+        load_installed=False,
+        plugins=[telemetry.plugin()],
+    )
+    try:
+        await asyncio.gather(
+            *(gw.create_payment(provider="mock", amount=100, currency="USD") for _ in range(5))
+        )
+    finally:
+        store.close()
+    by_id = {_id(span): span for span in telemetry.spans()}
+    roots = telemetry.named("unipay create_payment")
+    assert len(roots) == 5 and all(root.parent is None for root in roots)
+    db_claims = telemetry.named("db claim")
+    assert len(db_claims) == 5
+    owners = set()
+    for db in db_claims:
+        assert db.parent is not None
+        store_span = by_id[db.parent.span_id]
+        assert store_span.name == "unipay.store claim" and store_span.parent is not None
+        owners.add(store_span.parent.span_id)
+    assert owners == {_id(root) for root in roots}
