@@ -54,6 +54,17 @@ class RecordStore(Protocol):
 
     def get_refund(self, refund_id: str) -> Refund | None: ...
 
+    def list_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]: ...
+
+    def list_refunds(self, payment_id: str) -> list[Refund]: ...
+
     def close(self) -> None: ...
 
 
@@ -131,6 +142,21 @@ class SplitStore(Store):
     def get_refund(self, refund_id: str) -> Refund | None:
         return self.records.get_refund(refund_id)
 
+    def list_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]:
+        return self.records.list_payments(
+            provider=provider, status=status, limit=limit, starting_after=starting_after
+        )
+
+    def list_refunds(self, payment_id: str) -> list[Refund]:
+        return self.records.list_refunds(payment_id)
+
     def close(self) -> None:
         try:
             self.keys.close()
@@ -191,6 +217,28 @@ class SplitStore(Store):
     async def aget_refund(self, refund_id: str) -> Refund | None:
         found: Refund | None = await _on(self.records, "get_refund", refund_id)
         return found
+
+    async def alist_payments(
+        self,
+        *,
+        provider: str | None = None,
+        status: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> list[Payment]:
+        page: list[Payment] = await _on(
+            self.records,
+            "list_payments",
+            provider=provider,
+            status=status,
+            limit=limit,
+            starting_after=starting_after,
+        )
+        return page
+
+    async def alist_refunds(self, payment_id: str) -> list[Refund]:
+        refunds: list[Refund] = await _on(self.records, "list_refunds", payment_id)
+        return refunds
 
     async def aclose(self) -> None:
         try:

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -366,3 +367,43 @@ class StoreConformance:
 
         _at_once(THREADS, save)
         assert store.get_payment(authorized.id) == captured
+
+    # --- lists ----------------------------------------------------------------------------------
+
+    def test_payments_are_listed_newest_first_by_filter_and_page(self, store: Store) -> None:
+        """Keyset pages: each page starts right after the last id of the one before, and a
+        filter by provider and status applies on every page."""
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        saved = []
+        for index in range(7):
+            status = PaymentStatus.SUCCEEDED if index % 2 else PaymentStatus.REQUIRES_CAPTURE
+            payment = _payment(status).model_copy(
+                update={"provider": provider, "created_at": start + timedelta(minutes=index)}
+            )
+            store.save_payment(payment)
+            saved.append(payment)
+        store.save_payment(_payment())  # another provider's, never listed below
+        newest_first = [payment.id for payment in reversed(saved)]
+        first = store.list_payments(provider=provider, limit=3)
+        assert [payment.id for payment in first] == newest_first[:3]
+        rest = store.list_payments(provider=provider, limit=10, starting_after=first[-1].id)
+        assert [payment.id for payment in rest] == newest_first[3:]
+        succeeded = store.list_payments(provider=provider, status="succeeded", limit=10)
+        assert [payment.id for payment in succeeded] == newest_first[1::2]  # odd indices
+        assert store.list_payments(provider=provider, starting_after="conformance:pi_none") == []
+
+    def test_refunds_are_listed_oldest_first(self, store: Store) -> None:
+        payment = _payment()
+        store.save_payment(payment)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        refunds = [
+            _refund(payment, 100).model_copy(update={"created_at": start + timedelta(minutes=i)})
+            for i in range(3)
+        ]
+        for refund in reversed(refunds):
+            store.save_refund(refund)
+        store.save_refund(_refund(_payment(), 100))  # another payment's
+        assert [refund.id for refund in store.list_refunds(payment.id)] == [
+            refund.id for refund in refunds
+        ]
