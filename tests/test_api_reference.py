@@ -19,7 +19,11 @@ from unipay.models import (
     CapturePaymentRequest,
     ConfirmPaymentRequest,
     CreatePaymentRequest,
+    NextAction,
+    Payment,
+    Refund,
     RefundPaymentRequest,
+    WebhookEvent,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +45,12 @@ FACE_METHODS = [
 ]
 
 
-@pytest.mark.parametrize("model", REQUESTS, ids=lambda model: model.__name__)
-def test_every_request_field_is_explained(model: type[BaseModel]) -> None:
+@pytest.mark.parametrize(
+    "model",
+    [*REQUESTS, Payment, Refund, NextAction, WebhookEvent],
+    ids=lambda model: model.__name__,
+)
+def test_every_model_field_is_explained(model: type[BaseModel]) -> None:
     assert model.__doc__
     undocumented = [name for name, field in model.model_fields.items() if not field.description]
     assert undocumented == [], f"{model.__name__}: add Field(description=...) to {undocumented}"

@@ -252,9 +252,13 @@ class _Result(_Model):
 class NextAction(_Model):
     """What the customer must do before the payment can go on (e.g. a 3-D Secure redirect)."""
 
-    type: str = "redirect_to_url"
-    redirect_url: str | None = None
-    return_url: str | None = None
+    type: str = Field("redirect_to_url", description="The kind of action; today always a redirect.")
+    redirect_url: str | None = Field(
+        None, description="Send the customer here (the provider's page, e.g. 3-D Secure)."
+    )
+    return_url: str | None = Field(
+        None, description="Where the provider sends the customer back afterwards."
+    )
 
 
 class Payment(_Result):
@@ -262,31 +266,51 @@ class Payment(_Result):
 
     _own_id_field = "provider_payment_id"
 
-    provider: str
-    provider_payment_id: str
-    status: PaymentStatus
-    amount: int
-    currency: str
-    amount_capturable: int = 0
-    amount_received: int = 0
-    amount_refunded: int = 0
-    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
-    customer_email: str | None = None
-    payment_method: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    next_action: NextAction | None = None
-    decline_code: str | None = None
-    created_at: datetime = Field(default_factory=_now)
-    replayed: bool = False
+    provider: str = Field(description="The provider that holds the payment, e.g. 'stripe'.")
+    provider_payment_id: str = Field(
+        description="The provider's own id (Stripe's pi_...); `id` is 'provider:this'."
+    )
+    status: PaymentStatus = Field(description="Where the payment stands, in Stripe's terms.")
+    amount: int = Field(description="The amount asked for, in the currency's minor unit.")
+    currency: str = Field(description="Upper-case ISO 4217 code.")
+    amount_capturable: int = Field(
+        0, description="Authorized and not yet captured (status requires_capture), minor units."
+    )
+    amount_received: int = Field(0, description="Captured so far, in minor units.")
+    amount_refunded: int = Field(0, description="Refunded so far, in minor units.")
+    capture_method: CaptureMethod = Field(
+        CaptureMethod.AUTOMATIC, description="'automatic', or 'manual' (capture_payment takes it)."
+    )
+    customer_email: str | None = Field(None, description="As given at creation.")
+    payment_method: str | None = Field(None, description="The provider's payment-method token.")
+    description: str | None = Field(None, description="As given at creation.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Your own string pairs, as given at creation."
+    )
+    next_action: NextAction | None = Field(
+        None, description="What the customer must do when status is requires_action."
+    )
+    decline_code: str | None = Field(
+        None,
+        description="Why the last attempt was declined (Stripe's codes, e.g. "
+        "'insufficient_funds'); None otherwise.",
+    )
+    created_at: datetime = Field(default_factory=_now, description="When it was created (UTC).")
+    replayed: bool = Field(
+        False,
+        description="True when this answer is the stored outcome of an earlier call with the "
+        "same idempotency key, not a new call to the provider.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id(self) -> str:
+        """The unified id, 'provider:provider_payment_id': store it, it routes by itself."""
         return payment_id(self.provider, self.provider_payment_id)
 
     @property
     def amount_refundable(self) -> int:
+        """What a refund may still give back: received less refunded, in minor units."""
         return self.amount_received - self.amount_refunded
 
 
@@ -295,20 +319,29 @@ class Refund(_Result):
 
     _own_id_field = "provider_refund_id"
 
-    provider: str
-    provider_refund_id: str
-    payment_id: str
-    amount: int
-    currency: str
-    status: RefundStatus
-    reason: RefundReason | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=_now)
-    replayed: bool = False
+    provider: str = Field(description="The provider that holds the refund.")
+    provider_refund_id: str = Field(
+        description="The provider's own id (Stripe's re_...); `id` is 'provider:this'."
+    )
+    payment_id: str = Field(description="The unified id of the refunded payment.")
+    amount: int = Field(description="Refunded, in the currency's minor unit.")
+    currency: str = Field(description="Upper-case ISO 4217 code.")
+    status: RefundStatus = Field(description="Where the refund stands.")
+    reason: RefundReason | None = Field(None, description="As given to refund_payment.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Your own string pairs, as given to refund_payment."
+    )
+    created_at: datetime = Field(default_factory=_now, description="When it was created (UTC).")
+    replayed: bool = Field(
+        False,
+        description="True when this answer is the stored outcome of an earlier call with the "
+        "same idempotency key, not a new call to the provider.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id(self) -> str:
+        """The unified id, 'provider:provider_refund_id'."""
         return payment_id(self.provider, self.provider_refund_id)
 
 
@@ -330,14 +363,16 @@ class WebhookEventType(StrEnum):
 class WebhookEvent(_Model):
     """A verified webhook delivery in unified form; ``data`` keeps the provider's own object."""
 
-    id: str
-    provider: str
-    type: WebhookEventType
-    provider_type: str
-    data: dict[str, Any] = Field(default_factory=dict)
-    payment: Payment | None = None
-    refund: Refund | None = None
-    created_at: datetime = Field(default_factory=_now)
+    id: str = Field(description="The provider's event id: deliveries are deduplicated by it.")
+    provider: str = Field(description="The provider that sent it.")
+    type: WebhookEventType = Field(description="The unified event type.")
+    provider_type: str = Field(description="The provider's own type, e.g. 'charge.refunded'.")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The provider's own object, as delivered."
+    )
+    payment: Payment | None = Field(None, description="The payment it is about, unified.")
+    refund: Refund | None = Field(None, description="The refund it is about, unified.")
+    created_at: datetime = Field(default_factory=_now, description="When the provider sent it.")
 
 
 # --- requests: what callers send, validated before any provider or store is touched ---------
