@@ -37,8 +37,9 @@ class _Strict(BaseModel):
 
 
 def _validation_error(text: str) -> Exception:
+    """A pydantic ValidationError quoting ``text`` (made not to parse as an integer)."""
     try:
-        _Strict.model_validate({"amount": text})
+        _Strict.model_validate({"amount": f"not a number: {text}"})
     except ValueError as error:
         return error
     raise AssertionError("unreachable")
