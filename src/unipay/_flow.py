@@ -19,10 +19,7 @@ import inspect
 import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
-
-if TYPE_CHECKING:
-    import asyncio
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 # asyncio is imported inside the async functions, where a running loop means it is loaded
 # already: importing it here cost a sixth of `import unipay`, paid by sync-only programs too.
@@ -38,6 +35,11 @@ class Call:
     method: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
+    #: Run to its end even if the async caller is cancelled meanwhile; the flow then learns of
+    #: the cancellation at its next effect. For effects whose outcome the flow must know to clean
+    #: up after itself: an idempotency claim taken in a worker thread happens whether or not its
+    #: caller is still waiting, and only the flow can release it.
+    shielded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +74,19 @@ async def _aperform(effect: Effect) -> Any:
     return method(*effect.args, **kwargs)
 
 
-async def _shielded(effect: Effect) -> Any:
-    """Perform ``effect`` to its end even if the calling task is cancelled (again) meanwhile."""
+async def _to_the_end(effect: Effect) -> tuple[Any, BaseException | None]:
+    """Perform ``effect`` to its end even if the calling task is cancelled (again) meanwhile:
+    its task and the cancellation that arrived meanwhile, if one did."""
     import asyncio
 
     task = asyncio.ensure_future(_aperform(effect))
-    while True:
+    interrupted: BaseException | None = None
+    while not task.done():
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                return task.result()
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+    return task, interrupted
 
 
 def run(flow: Flow[T]) -> T:
@@ -107,20 +111,36 @@ async def arun(flow: Flow[T]) -> T:
 
     value: Any = None
     error: BaseException | None = None
-    cancelled: asyncio.CancelledError | None = None
+    #: The cancellation the flow has been told of: what it yields from then on is cleanup.
+    cancelled: BaseException | None = None
+    #: A cancellation that arrived during a shielded effect, for the flow's next effect.
+    pending: BaseException | None = None
     while True:
         try:
             effect = flow.throw(error) if error is not None else flow.send(value)
         except StopIteration as stop:
-            if cancelled is not None:
-                raise cancelled from None  # the flow finished its cleanup: now be cancelled
+            told = cancelled if cancelled is not None else pending
+            if told is not None:
+                raise told from None  # the flow's cleanup is done: now be cancelled
             return stop.value  # type: ignore[no-any-return]
         value, error = None, None
+        if pending is not None:  # the flow hears of it here, instead of this effect running
+            error = cancelled = pending
+            pending = None
+            continue
+        if cancelled is not None or (isinstance(effect, Call) and effect.shielded):
+            task, interrupted = await _to_the_end(effect)
+            if interrupted is not None and cancelled is None:
+                pending = interrupted
+            try:
+                value = task.result()
+            except BaseException as exc:
+                error = exc
+            continue
         try:
-            value = await (_aperform(effect) if cancelled is None else _shielded(effect))
+            value = await _aperform(effect)
         except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-            error = exc
+            cancelled = error = exc
         except BaseException as exc:
             error = exc
 

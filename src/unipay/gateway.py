@@ -408,6 +408,7 @@ class _GatewayCore:
                     "claim",
                     (scope, key, print_),
                     {"lease": self.idempotency.lock_timeout, "retention": retention},
+                    shielded=True,
                 )
         except UnipayError:
             raise

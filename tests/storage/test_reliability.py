@@ -209,3 +209,23 @@ def test_an_interrupt_in_the_sync_face_releases_the_key(key: str) -> None:
     with pytest.raises(KeyboardInterrupt):
         gateway.create_payment(**CHARGE, idempotency_key=key)
     assert store.claim("operation", key, "other", lease=1, retention=1).token is not None
+
+
+class SlowClaim(MemoryStore):
+    """A store whose claim is made at once but answered late, so a cancellation lands after the
+    key was taken (as with a SQL store, whose claim runs on in its worker thread)."""
+
+    async def aclaim(self, *args: Any, **kwargs: Any) -> Any:
+        claim = self.claim(*args, **kwargs)
+        await asyncio.sleep(0.2)
+        return claim
+
+
+async def test_a_call_cancelled_during_its_claim_leaves_the_key_usable(key: str) -> None:
+    store = SlowClaim()
+    mock = MockProvider()
+    gateway = AsyncGateway(store=store, providers=[mock], load_installed=False)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(gateway.create_payment(**CHARGE, idempotency_key=key), 0.05)
+    payment = await gateway.create_payment(**CHARGE, idempotency_key=key)
+    assert not payment.replayed

@@ -137,6 +137,7 @@ def _deliver(
             "claim",
             (WEBHOOK_SCOPE, key, _fingerprint(event)),
             {"lease": ctx.lock_timeout, "retention": ctx.retention},
+            shielded=True,
         )
     if claim.state is ClaimState.IN_PROGRESS:
         return Delivered(event, Outcome.IN_PROGRESS)
