@@ -26,6 +26,16 @@ def test_installed_but_unconfigured_names_the_setting(monkeypatch: pytest.Monkey
     assert "STRIPE_SECRET_KEY" in str(caught.value)
 
 
+def test_every_missing_setting_is_named_at_once() -> None:
+    with pytest.raises(ProviderNotConfigured) as caught:
+        StripeProvider.from_env({})
+    assert "STRIPE_SECRET_KEY" in caught.value.message
+    assert "STRIPE_WEBHOOK_SECRET" in caught.value.message
+    with pytest.raises(ProviderNotConfigured) as caught:
+        StripeProvider.from_env({"STRIPE_WEBHOOK_SECRET": "whsec_test"})
+    assert "STRIPE_WEBHOOK_SECRET" not in caught.value.message
+
+
 def test_environment_configures_the_installed_provider(
     monkeypatch: pytest.MonkeyPatch, fake_stripe: FakeStripe
 ) -> None:

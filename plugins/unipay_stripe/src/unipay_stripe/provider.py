@@ -120,11 +120,17 @@ class StripeProvider(Provider):
         by default)."""
         env = os.environ if environ is None else environ
         key = env.get(SECRET_KEY_ENV, "").strip()
-        if not key:
-            raise ProviderNotConfigured(
-                "stripe", SECRET_KEY_ENV, "Use a test-mode secret key (sk_test_...)."
-            )
         secrets = env.get(WEBHOOK_SECRET_ENV, "")
+        if not key:
+            # Every missing setting in one message, so nobody fixes them one run at a time.
+            webhooks = (
+                ""
+                if secrets.strip()
+                else f" To receive or sign webhooks, set {WEBHOOK_SECRET_ENV} (whsec_...) too."
+            )
+            raise ProviderNotConfigured(
+                "stripe", SECRET_KEY_ENV, "Use a test-mode secret key (sk_test_...)." + webhooks
+            )
         return cls(
             api_key=key,
             webhook_secrets=[s.strip() for s in secrets.split(",") if s.strip()],
