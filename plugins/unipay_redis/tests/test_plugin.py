@@ -16,7 +16,7 @@ from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.plugins import make_plugin_manager
 from unipay.storage import MemoryStore, SplitStore, SQLStore, open_store
 from unipay.testing import Face
-from unipay_mock import MockProvider
+from unipay_mock import Ledger, MockProvider
 
 CHARGE = {"provider": "mock", "amount": 4200, "currency": "USD", "payment_method": "pm_card_visa"}
 
@@ -86,7 +86,7 @@ async def test_a_gateway_on_a_redis_url_replays_and_keeps_records(
     call = Face(
         face(
             store=f"{redis_url}?prefix={prefix}&records={records}",
-            providers=[MockProvider()],
+            providers=[MockProvider(ledger=Ledger())],
             load_installed=True,
         )
     )
@@ -118,9 +118,9 @@ def test_no_password_in_reprs_errors_or_logs(
     wrong = f"redis://:wrong-{secret}@127.0.0.1:{private_redis.port}/0?records=memory://"
     caplog.set_level(logging.DEBUG)
     store = open_url(url)
-    gateway = Gateway(store=store, providers=[MockProvider()], load_installed=False)
+    gateway = Gateway(store=store, providers=[MockProvider(ledger=Ledger())], load_installed=False)
     gateway.create_payment(**CHARGE, idempotency_key="k-1")
-    bad = Gateway(store=wrong, providers=[MockProvider()], load_installed=True)
+    bad = Gateway(store=wrong, providers=[MockProvider(ledger=Ledger())], load_installed=True)
     with pytest.raises(StoreUnavailable) as failed:
         bad.create_payment(**CHARGE, idempotency_key="k-2")
     private_redis.kill()

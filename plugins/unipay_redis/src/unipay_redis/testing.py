@@ -259,16 +259,25 @@ class LocalCluster:
                     return server
         raise RuntimeError(f"primary {primary.port} has no live replica")
 
-    def failover(self, replica: RedisServer, timeout: float = 15.0) -> None:
+    def failover(self, replica: RedisServer, timeout: float = 45.0) -> None:
         """``CLUSTER FAILOVER`` on ``replica``: it catches up with its primary, which stops
-        taking writes meanwhile, then the two swap roles. No acknowledged write is lost."""
+        taking writes meanwhile, then the two swap roles. No acknowledged write is lost.
+
+        Redis abandons a manual failover that has not completed within five seconds (on a
+        loaded machine the replica may not catch up in time), so the command is sent again
+        until the replica is promoted or ``timeout`` runs out."""
+        deadline = time.monotonic() + timeout
         with contextlib.closing(replica.client()) as client:
-            client.execute_command("CLUSTER FAILOVER")  # type: ignore[no-untyped-call]
-            deadline = time.monotonic() + timeout
             while client.info("replication")["role"] != "master":
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"replica {replica.port} was not promoted")
-                time.sleep(0.02)
+                client.execute_command("CLUSTER FAILOVER")  # type: ignore[no-untyped-call]
+                attempt_ends = min(deadline, time.monotonic() + 6.0)
+                while (
+                    client.info("replication")["role"] != "master"
+                    and time.monotonic() < attempt_ends
+                ):
+                    time.sleep(0.02)
         self.wait_healthy()
 
     def stop(self) -> None:
