@@ -237,8 +237,10 @@ class LocalCluster:
         return count
 
     def primary_of(self, key: str) -> RedisServer:
-        """The server that serves ``key``'s slot now."""
-        with contextlib.closing(self.servers[0].client()) as client:
+        """The server that serves ``key``'s slot now, as a live node sees the cluster (a node's
+        view lags a failover by up to a node timeout or two)."""
+        live = next(server for server in self.servers if server.process is not None)
+        with contextlib.closing(live.client()) as client:
             slot = int(client.cluster("keyslot", key))
             layout = client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
             for start, end, primary, *_ in layout:
