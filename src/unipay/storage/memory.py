@@ -38,7 +38,8 @@ class MemoryStore(Store):
         self._records: dict[tuple[str, str], _Record] = {}
         self._payments: dict[str, Payment] = {}
         self._refunds: dict[str, Refund] = {}
-        self._refund_ids: dict[str, list[str]] = {}
+        #: Refund ids by payment id, in the order first seen (a dict as an ordered set).
+        self._refund_ids: dict[str, dict[str, None]] = {}
 
     def claim(
         self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
@@ -145,7 +146,7 @@ class MemoryStore(Store):
 
     def list_refunds(self, payment_id: str) -> list[Refund]:
         with self._lock:
-            refunds = [self._refunds[i] for i in self._refund_ids.get(payment_id, [])]
+            refunds = self._refunds_of(payment_id)
         return sorted(refunds, key=lambda r: (r.created_at, r.id))
 
     # --- under the lock -----------------------------------------------------------------------
@@ -161,11 +162,18 @@ class MemoryStore(Store):
         if forward is None:
             return
         self._refunds[refund.id] = forward
-        if stored is None:
-            self._refund_ids.setdefault(refund.payment_id, []).append(refund.id)
+        # Indexed under its payment whenever saved: a provider may report one refund id under
+        # another payment id later, and the refund then counts where it now says it belongs.
+        self._refund_ids.setdefault(refund.payment_id, {})[refund.id] = None
         payment = self._payments.get(refund.payment_id)
         if payment is not None:
-            ids = self._refund_ids[refund.payment_id]
-            counted = count_refunds(payment, (self._refunds[i] for i in ids))
+            counted = count_refunds(payment, self._refunds_of(refund.payment_id))
             if counted is not None:
                 self._payments[payment.id] = counted
+
+    def _refunds_of(self, payment_id: str) -> list[Refund]:
+        return [
+            refund
+            for refund in map(self._refunds.__getitem__, self._refund_ids.get(payment_id, {}))
+            if refund.payment_id == payment_id
+        ]

@@ -407,3 +407,22 @@ class StoreConformance:
         assert [refund.id for refund in store.list_refunds(payment.id)] == [
             refund.id for refund in refunds
         ]
+
+    def test_a_refund_reported_under_another_payment_counts_there(self, store: Store) -> None:
+        """Providers have been seen to report one refund id under another payment: the refund
+        then belongs to (and is counted by) the payment it now names, and nothing fails."""
+        first, second = _payment(), _payment()
+        store.save_payment(first)
+        store.save_payment(second)
+        refund = _refund(first, 100, RefundStatus.PENDING)
+        store.save_refund(refund)
+        moved = refund.model_copy(
+            update={"payment_id": second.id, "status": RefundStatus.SUCCEEDED}
+        )
+        store.save_refund(moved)
+        assert store.get_refund(refund.id) == moved
+        assert [found.id for found in store.list_refunds(second.id)] == [refund.id]
+        assert store.list_refunds(first.id) == []
+        counted = store.get_payment(second.id)
+        assert counted is not None
+        assert counted.amount_refunded == 100
