@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 import uuid
@@ -28,7 +29,16 @@ class MemoryStore(Store):
 
     Its clock is monotonic: a wall clock stepped by NTP (or by hand) cannot expire a live claim.
     ``clock`` exists for tests that move time without sleeping.
+
+    Expired idempotency records are dropped as new claims arrive (a few per claim, from a heap
+    ordered by expiry), so a long-running process keeps about one retention period's worth of
+    keys rather than every key it ever saw; ``purge_expired`` drops the rest in
+    O(expired x log n), never rescanning live records.
     """
+
+    #: Expired records a claim drops on its way: enough to keep up with any claim rate, few
+    #: enough that no claim waits long.
+    DROPPED_PER_CLAIM = 8
 
     blocking = False
 
@@ -36,6 +46,9 @@ class MemoryStore(Store):
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[tuple[str, str], _Record] = {}
+        #: (expires_at, scope, key) per claim; an entry whose record was replaced or released
+        #: since is skipped when it comes up.
+        self._expiry: list[tuple[float, str, str]] = []
         self._payments: dict[str, Payment] = {}
         self._refunds: dict[str, Refund] = {}
         #: Refund ids by payment id, in the order first seen (a dict as an ordered set).
@@ -46,6 +59,7 @@ class MemoryStore(Store):
     ) -> Claim:
         with self._lock:
             now = self._clock()
+            self._drop_expired(now, self.DROPPED_PER_CLAIM)
             record = self._records.get((scope, key))
             if record is not None and record.expires_at <= now:
                 record = None
@@ -58,6 +72,7 @@ class MemoryStore(Store):
                     return Claim(ClaimState.IN_PROGRESS)
             token = uuid.uuid4().hex
             self._records[(scope, key)] = _Record(fingerprint, token, now + lease, now + retention)
+            heapq.heappush(self._expiry, (now + retention, scope, key))
             return Claim(ClaimState.CLAIMED, token=token)
 
     def complete(
@@ -97,12 +112,9 @@ class MemoryStore(Store):
         purged = 0
         while True:
             with self._lock:
-                now = self._clock()
-                expired = [k for k, r in self._records.items() if r.expires_at <= now]
-                for k in expired[:batch_size]:
-                    del self._records[k]
-            purged += min(len(expired), batch_size)
-            if len(expired) <= batch_size:
+                dropped = self._drop_expired(self._clock(), batch_size)
+            purged += dropped
+            if dropped < batch_size:
                 return purged
 
     def save_payment(self, payment: Payment) -> None:
@@ -150,6 +162,18 @@ class MemoryStore(Store):
         return sorted(refunds, key=lambda r: (r.created_at, r.id))
 
     # --- under the lock -----------------------------------------------------------------------
+
+    def _drop_expired(self, now: float, most: int) -> int:
+        """Drop up to ``most`` expired records, soonest expiry first; how many went."""
+        dropped = 0
+        expiry = self._expiry
+        while expiry and expiry[0][0] <= now and dropped < most:
+            expires_at, scope, key = heapq.heappop(expiry)
+            record = self._records.get((scope, key))
+            if record is not None and record.expires_at == expires_at:
+                del self._records[(scope, key)]
+                dropped += 1
+        return dropped
 
     def _save_payment(self, payment: Payment) -> None:
         forward = advance_payment(self._payments.get(payment.id), payment)
