@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,13 +30,27 @@ _shared: dict[str, Ledger] = {}
 _shared_lock = threading.Lock()
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switching a new file to WAL needs a moment alone with it, and SQLite answers "database is
+    locked" at once, without waiting out the busy timeout, when processes open the file together
+    (seen with six chaos-test workers): try again briefly."""
+    for attempt in range(1, 51):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == 50:
+                raise
+            time.sleep(0.02 * attempt)
+
+
 class Ledger:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db)
         self._db.executescript(_SCHEMA)
 
     @classmethod
