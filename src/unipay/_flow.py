@@ -1,8 +1,9 @@
 """One core, two faces: operations are written once as generators that yield effects.
 
-A flow yields `Call` (invoke a provider or store method) and `Sleep`; it never does
-I/O itself. `run` performs effects synchronously, `arun` asynchronously: awaiting the
-target's ``a<method>`` when it has one, otherwise running a blocking method in a worker thread.
+A flow yields `Call` (invoke a store, provider or hook) and `Sleep`; it never does I/O itself.
+Flows build their calls with `call`, so mypy checks each one against the called function's
+signature and result type. `run` performs effects synchronously, `arun` asynchronously: awaiting
+the target's ``a<method>`` when it has one, otherwise running a blocking method in a worker thread.
 This is the sans-I/O pattern (as in h11 or hyper-h2) applied to a client: the payment logic exists
 once, and neither face can drift from the other.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -31,10 +32,15 @@ S = TypeVar("S")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    target: Any
-    method: str
+    """Call ``function(*args, **kwargs)``. Build it with [`call`][unipay._flow.call] (or
+    `call_either`, `shielded`), whose signature mypy checks against the function's own."""
+
+    function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
+    #: What the async face awaits instead; None looks for ``a<name>`` beside a bound method,
+    #: then runs a blocking ``function`` in a worker thread.
+    afunction: Callable[..., Awaitable[Any]] | None = None
     #: Run to its end even if the async caller is cancelled meanwhile; the flow then learns of
     #: the cancellation at its next effect. For effects whose outcome the flow must know to clean
     #: up after itself: an idempotency claim taken in a worker thread happens whether or not its
@@ -51,11 +57,48 @@ Effect = Call | Sleep
 Flow = Generator[Effect, Any, T]
 
 
+def call(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Flow[T]:
+    """``result = yield from call(store.claim, ...)``: one typed effect.
+
+    The sync face calls ``function``; the async face awaits ``a<name>`` when ``function`` is a
+    method of an object that has one (``store.aclaim``), and otherwise runs ``function`` in a
+    worker thread unless its object says ``blocking = False``."""
+    result: T = yield Call(function, args, kwargs)
+    return result
+
+
+def call_either(
+    function: Callable[P, T],
+    afunction: Callable[P, Awaitable[T]],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Flow[T]:
+    """Like `call`, naming the async twin explicitly (an SDK's ``create_async``)."""
+    result: T = yield Call(function, args, kwargs, afunction)
+    return result
+
+
+def shielded(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Flow[T]:
+    """Like `call`, run to its end even if the async caller is cancelled (see ``Call``)."""
+    result: T = yield Call(function, args, kwargs, shielded=True)
+    return result
+
+
+def hook(caller: Any, /, **kwargs: Any) -> Flow[list[Any]]:
+    """Call a pluggy hook as an effect: nothing at all without implementations, and on the async
+    face in a worker thread, because an implementation may block (a database write)."""
+    if not caller.get_hookimpls():
+        return []
+    results: list[Any] = yield Call(caller, (), kwargs)
+    return results
+
+
 def _perform(effect: Effect) -> Any:
     if isinstance(effect, Sleep):
         time.sleep(effect.seconds)
         return None
-    return getattr(effect.target, effect.method)(*effect.args, **(effect.kwargs or {}))
+    return effect.function(*effect.args, **(effect.kwargs or {}))
 
 
 async def _aperform(effect: Effect) -> Any:
@@ -65,13 +108,17 @@ async def _aperform(effect: Effect) -> Any:
         await asyncio.sleep(effect.seconds)
         return None
     kwargs = effect.kwargs or {}
-    native = getattr(effect.target, "a" + effect.method, None)
-    if native is not None:
-        return await native(*effect.args, **kwargs)
-    method = getattr(effect.target, effect.method)
-    if getattr(effect.target, "blocking", True):
-        return await asyncio.to_thread(method, *effect.args, **kwargs)
-    return method(*effect.args, **kwargs)
+    if effect.afunction is not None:
+        return await effect.afunction(*effect.args, **kwargs)
+    function = effect.function
+    owner = getattr(function, "__self__", None)
+    if owner is not None:
+        native = getattr(owner, "a" + function.__name__, None)
+        if native is not None:
+            return await native(*effect.args, **kwargs)
+        if not getattr(owner, "blocking", True):
+            return function(*effect.args, **kwargs)
+    return await asyncio.to_thread(function, *effect.args, **kwargs)
 
 
 async def _to_the_end(effect: Effect) -> tuple[Any, BaseException | None]:
@@ -181,3 +228,9 @@ def async_face(
 
     _present(method, flow_method)
     return method
+
+
+async def acall(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Outside a flow: call ``function`` the way the async face performs a `call` effect."""
+    result: T = await _aperform(Call(function, args, kwargs))
+    return result

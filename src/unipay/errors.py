@@ -178,10 +178,31 @@ class PermissionDenied(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """Transient: network, timeout, rate limit or a 5xx. Safe to retry with the same key."""
+    """Transient: network, timeout, rate limit or a 5xx. Safe to retry with the same key.
+
+    ``request_sent`` is False when the request surely never reached the provider (the
+    connection was refused): for a provider without idempotency keys only then is a blind retry
+    safe; otherwise the gateway first looks the outcome up (see ``OutcomeUnknown``)."""
 
     code = "provider_unavailable"
     retriable = True
+
+    def __init__(self, message: str, *, request_sent: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.request_sent = request_sent
+
+
+class OutcomeUnknown(UnipayError):
+    """A provider that does not deduplicate requests may or may not have acted on a call, and
+    no lookup could tell. Sending it again could charge twice, so no retry does; the key
+    replays this error until ``Gateway.reconcile(key)`` (``unipay reconcile KEY``) settles it
+    from the provider."""
+
+    code = "outcome_unknown"
+
+    def __init__(self, message: str, *, idempotency_key: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.idempotency_key = idempotency_key
 
 
 class StoreUnavailable(UnipayError):

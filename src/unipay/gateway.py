@@ -8,21 +8,26 @@ after hooks. A replay returns the stored outcome without touching the provider.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import pluggy
 from pydantic import BaseModel
 
-from unipay._flow import Call, Flow, Sleep, async_face, blocking_face
+from unipay._flow import Call, Flow, Sleep, async_face, blocking_face, call, hook, shielded
 from unipay._observe import Observers, around_attempt, around_store, observe_operation
 from unipay.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    InvalidRequest,
+    OutcomeUnknown,
     PaymentDeclined,
     StoreUnavailable,
     UnipayError,
@@ -30,15 +35,20 @@ from unipay.errors import (
 )
 from unipay.hookspecs import OperationCall
 from unipay.idempotency import (
+    ATTEMPT_SCOPE,
     OPERATION_SCOPE,
     PAYMENT_SCOPE,
+    RESOLVED_SCOPE,
     IdempotencyPolicy,
     RetryPolicy,
+    Unknown,
     check_key,
     decode_result,
+    encode_absent,
     encode_result,
     fingerprint,
     release_claim,
+    unknown_of,
 )
 from unipay.models import (
     CancelPaymentRequest,
@@ -53,13 +63,16 @@ from unipay.models import (
     split_id,
 )
 from unipay.plugins import ProviderRegistry, make_plugin_manager
-from unipay.provider import CallContext, Provider
+from unipay.provider import Answer, CallContext, Provider
 from unipay.storage import Store, open_store
 from unipay.storage.base import Claim, ClaimState
 
 logger = logging.getLogger("unipay")
 
 R = TypeVar("R", Payment, Refund)
+#: One provider operation with its arguments bound, waiting for the attempt's context.
+Step = functools.partial[Answer[R]]
+A = TypeVar("A")
 
 
 class _GatewayCore:
@@ -142,8 +155,13 @@ class _GatewayCore:
         caps = target.capabilities
         if request.capture_method is CaptureMethod.MANUAL and not caps.manual_capture:
             raise _unsupported(target, "create_payment", "manual capture")
+        if not request.confirm and not caps.confirmation:
+            raise _unsupported(
+                target, "create_payment", "a separate confirm step", "confirm", "to pay at once"
+            )
         caps.check_amount(target.name, request.amount, request.currency)
-        return (yield from self._mutate(Payment, target, None, request, idempotency_key))
+        step = functools.partial(target.create_payment, request)
+        return (yield from self._mutate(Payment, target, step, None, request, idempotency_key))
 
     def _confirm_payment(
         self,
@@ -158,7 +176,12 @@ class _GatewayCore:
             ConfirmPaymentRequest, {"payment_method": payment_method, "return_url": return_url}
         )
         target, provider_id = self._route(payment_id)
-        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+        if not target.capabilities.confirmation:
+            raise _unsupported(target, "confirm_payment", "a separate confirm step")
+        step = functools.partial(target.confirm_payment, provider_id, request)
+        return (
+            yield from self._mutate(Payment, target, step, provider_id, request, idempotency_key)
+        )
 
     def _capture_payment(
         self, payment_id: str, *, amount: int | None = None, idempotency_key: str | None = None
@@ -166,6 +189,9 @@ class _GatewayCore:
         """Capture an authorized payment: all of it, or ``amount`` (the rest is released)."""
         request = parse_request(CapturePaymentRequest, {"amount": amount})
         target, provider_id = self._route(payment_id)
+        if not target.capabilities.manual_capture:
+            raise _unsupported(target, "capture_payment", "manual capture")
+        step = functools.partial(target.capture_payment, provider_id, request)
         check = None
         if request.amount is not None and not target.capabilities.partial_capture:
 
@@ -174,7 +200,9 @@ class _GatewayCore:
                     raise _unsupported(target, "capture_payment", "partial capture", "amount")
 
         return (
-            yield from self._mutate(Payment, target, provider_id, request, idempotency_key, check)
+            yield from self._mutate(
+                Payment, target, step, provider_id, request, idempotency_key, check
+            )
         )
 
     def _cancel_payment(
@@ -185,7 +213,10 @@ class _GatewayCore:
         target, provider_id = self._route(payment_id)
         if not target.capabilities.cancel:
             raise _unsupported(target, "cancel_payment", "cancellation")
-        return (yield from self._mutate(Payment, target, provider_id, request, idempotency_key))
+        step = functools.partial(target.cancel_payment, provider_id, request)
+        return (
+            yield from self._mutate(Payment, target, step, provider_id, request, idempotency_key)
+        )
 
     def _refund_payment(
         self,
@@ -214,40 +245,49 @@ class _GatewayCore:
             if known is not None and known.amount_refunded > 0 and not caps.multiple_refunds:
                 raise _unsupported(target, "refund_payment", "more than one refund per payment")
 
+        step = functools.partial(target.refund_payment, provider_id, request)
         return (
-            yield from self._mutate(Refund, target, provider_id, request, idempotency_key, check)
+            yield from self._mutate(
+                Refund, target, step, provider_id, request, idempotency_key, check
+            )
         )
 
     def _retrieve_payment(self, payment_id: str) -> Flow[Payment]:
         """Fetch the payment's current state from its provider (and remember it)."""
         target, provider_id = self._route(payment_id)
+        if not target.capabilities.retrieve:
+            raise UnsupportedOperation(
+                f"Provider {target.name!r} has no way to retrieve a payment; "
+                "Gateway.stored_payment returns it as this gateway's store last saw it (kept "
+                "current by the provider's webhooks).",
+                provider=target.name,
+                operation="retrieve_payment",
+            )
         key = uuid.uuid4().hex
-        call = OperationCall("retrieve_payment", target.name, key, None, payment_id)
-        obs = observe_operation(self.plugin_manager, call)
-        flow = self._retrieve(target, provider_id, call, obs)
+        op = OperationCall("retrieve_payment", target.name, key, None, payment_id)
+        obs = observe_operation(self.plugin_manager, op)
+        flow = self._retrieve(target, provider_id, op, obs)
         return (yield from (flow if obs is None else obs.follow(flow)))
 
     def _retrieve(
-        self, target: Provider, provider_id: str, call: OperationCall, obs: Observers | None
+        self, target: Provider, provider_id: str, op: OperationCall, obs: Observers | None
     ) -> Flow[Payment]:
-        payment: Payment = yield from self._call_provider(
-            target, "retrieve_payment", (provider_id,), call.idempotency_key, obs=obs, call=call
-        )
+        step = functools.partial(target.retrieve_payment, provider_id)
+        payment: Payment = yield from self._call_provider(target, step, op, obs=obs)
         with around_store(obs, "save_payment"):
-            yield Call(self.store, "save_payment", (payment,))
+            yield from call(self.store.save_payment, payment)
         return payment
 
     def _stored_payment(self, payment_id: str) -> Flow[Payment | None]:
         """The payment as this gateway's store last saw it, without asking the provider."""
         split_id(payment_id)
-        stored: Payment | None = yield Call(self.store, "get_payment", (payment_id,))
-        return stored
+        return (yield from call(self.store.get_payment, payment_id))
 
     def _close(self) -> Flow[None]:
         """Close provider connections and the store."""
         for provider in self.providers.built():
-            yield Call(provider, "close")
-        yield Call(self.store, "close")
+            yield from call(provider.close)
+        yield from call(self.store.close)
 
     # --- the shared path of every mutating call ----------------------------------------------
 
@@ -259,6 +299,7 @@ class _GatewayCore:
         self,
         kind: type[R],
         target: Provider,
+        step: Step[R],
         provider_id: str | None,
         request: BaseModel,
         key: str | None,
@@ -272,28 +313,29 @@ class _GatewayCore:
         refunds) cannot both pass it on the same stale state."""
         operation = _OPERATION_OF[type(request)]
         key = uuid.uuid4().hex if key is None else check_key(key)
-        call = OperationCall(
+        op = OperationCall(
             operation,
             target.name,
             key,
             request,
             None if provider_id is None else f"{target.name}:{provider_id}",
         )
-        obs = observe_operation(self.plugin_manager, call)
-        flow = self._mutate_claimed(kind, target, provider_id, request, call, check, obs)
+        obs = observe_operation(self.plugin_manager, op)
+        flow = self._mutate_claimed(kind, target, step, provider_id, request, op, check, obs)
         return (yield from (flow if obs is None else obs.follow(flow)))
 
     def _mutate_claimed(
         self,
         kind: type[R],
         target: Provider,
+        step: Step[R],
         provider_id: str | None,
         request: BaseModel,
-        call: OperationCall,
+        op: OperationCall,
         check: Callable[[Payment | None], None] | None,
         obs: Observers | None,
     ) -> Flow[R]:
-        operation, key = call.operation, call.idempotency_key
+        operation, key = op.operation, op.idempotency_key
         claim = yield from self._claim(
             key, fingerprint(operation, target.name, provider_id, request), obs
         )
@@ -301,50 +343,158 @@ class _GatewayCore:
             assert claim.result is not None
             if obs is not None:
                 obs.replayed = True
-            replay = decode_result(claim.result)
+            replay = yield from self._replay(key, claim.result)
             assert isinstance(replay, kind)
             return replay
         token = claim.token
         assert token is not None
         if obs is not None:
             obs.claimed()
-        args = (request,) if provider_id is None else (provider_id, request)
+        # Without the provider's deduplication a call in doubt is looked up, never re-sent.
+        at_most_once = not target.capabilities.idempotency_keys
+        unknown = Unknown(operation, target.name, op.payment_id, _reference(key), key)
         # Retries must end well inside the lease: past it, another caller may take the key over.
         retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
         held: str | None = None
+        result: R | None = None
+        began = False  # the provider may have acted from here on
         try:
             if check is not None:
-                assert call.payment_id is not None
-                held = yield from self._lock_payment(call.payment_id, obs)
+                assert op.payment_id is not None
+                held = yield from self._lock_payment(op.payment_id, obs)
                 with around_store(obs, "get_payment"):
-                    known = yield Call(self.store, "get_payment", (call.payment_id,))
+                    known = yield from call(self.store.get_payment, op.payment_id)
                 check(known)
-            self.plugin_manager.hook.unipay_before_operation(call=call)
-            result: R = yield from self._call_provider(
-                target, operation, args, key, retry_until, obs=obs, call=call
-            )
+            yield from hook(self.plugin_manager.hook.unipay_before_operation, call=op)
+            began = True
+            if at_most_once and (yield from self._attempted_before(key, obs)):
+                result = yield from self._look_up(target, provider_id, op, unknown)
+            if result is None:
+                result = yield from self._call_provider(
+                    target,
+                    step,
+                    op,
+                    retry_until,
+                    obs=obs,
+                    unknown=unknown if at_most_once else None,
+                    provider_id=provider_id,
+                )
         except GeneratorExit:
             raise
         except PaymentDeclined as declined:
             yield from self._complete(
                 key, token, encode_result(declined), declined.payment, None, obs
             )
-            yield from self._unlock_payment(call.payment_id, held, obs)
-            self._after(call, None, declined)
+            yield from self._unlock_payment(op.payment_id, held, obs)
+            yield from self._after(op, None, declined)
             raise
         except BaseException as error:  # cancellation too: the key must stay usable by a retry
-            with around_store(obs, "release", OPERATION_SCOPE):
-                yield from release_claim(self.store, OPERATION_SCOPE, key, token)
-            yield from self._unlock_payment(call.payment_id, held, obs)
-            self._after(call, None, error)
-            raise
+            raised: BaseException = error
+            if at_most_once and began and _in_doubt(error):
+                # The provider may have acted and would not deduplicate a retry: the key keeps
+                # the doubt until reconcile settles it.
+                yield from self._complete(key, token, unknown.encode(), None, None, obs)
+                if isinstance(error, Exception) and not isinstance(error, OutcomeUnknown):
+                    raised = unknown.error()
+                    raised.__cause__ = error
+            else:
+                with around_store(obs, "release", OPERATION_SCOPE):
+                    yield from release_claim(self.store, OPERATION_SCOPE, key, token)
+            yield from self._unlock_payment(op.payment_id, held, obs)
+            yield from self._after(op, None, raised)
+            if raised is error:
+                raise
+            raise raised from error
         payment, refund = (None, result) if isinstance(result, Refund) else (result, None)
         try:
             yield from self._complete(key, token, encode_result(result), payment, refund, obs)
         finally:
-            yield from self._unlock_payment(call.payment_id, held, obs)
-        self._after(call, result, None)
+            yield from self._unlock_payment(op.payment_id, held, obs)
+        yield from self._after(op, result, None)
         return result
+
+    def _replay(self, key: str, stored: str) -> Flow[Payment | Refund]:
+        """The stored outcome of ``key``, or what reconcile learned of an unknown one."""
+        if unknown_of(stored) is not None:
+            resolved = yield from call(self.store.get_result, RESOLVED_SCOPE, key)
+            stored = resolved if resolved is not None else stored
+        return decode_result(stored)
+
+    def _attempted_before(self, key: str, obs: Observers | None) -> Flow[bool]:
+        """Mark ``key``'s provider call as begun; True if an earlier holder of the key (one
+        that died, since its lease ran out) had begun it already."""
+        marker = yield from self._store_claim(
+            ATTEMPT_SCOPE, key, ATTEMPT_SCOPE, self.idempotency.retention, obs
+        )
+        if marker.state is not ClaimState.CLAIMED:
+            return True
+        assert marker.token is not None
+        yield from call(self.store.complete, ATTEMPT_SCOPE, key, marker.token, "{}")
+        return False
+
+    def _look_up(
+        self, target: Provider, provider_id: str | None, op: OperationCall, unknown: Unknown
+    ) -> Flow[Any]:
+        """What an in-doubt call did, asked of the provider by its merchant reference: the
+        result, or None when the provider never acted (a new call is then safe). Raises
+        ``OutcomeUnknown`` when the provider cannot say."""
+        if not target.capabilities.lookup_by_reference:
+            raise unknown.error()
+        step = functools.partial(target.lookup, op.operation, provider_id)
+        try:
+            found = yield from self._attempt(
+                target, step, CallContext(op.idempotency_key, 1, unknown.reference)
+            )
+        except UnipayError as error:
+            raise unknown.error() from error
+        if found is not None:
+            logger.info(
+                "%s on %s: found by its reference after a call in doubt", op.operation, target.name
+            )
+        return found
+
+    def _reconcile(self, idempotency_key: str) -> Flow[Payment | Refund]:
+        """Settle a call whose outcome is unknown (``OutcomeUnknown``) from its provider: the
+        payment or refund it made, which the key replays from then on. Raises ``InvalidRequest``
+        when the provider never acted on it (send the call again with a new key), and returns
+        the stored outcome of a key that was never in doubt."""
+        key = check_key(idempotency_key)
+        stored = yield from call(self.store.get_result, OPERATION_SCOPE, key)
+        if stored is None:
+            raise InvalidRequest(
+                f"No call with idempotency key {key!r} is stored (never made, still running, or "
+                "past its retention).",
+                param="idempotency_key",
+            )
+        unknown = unknown_of(stored)
+        if unknown is None:
+            return decode_result(stored)
+        resolved = yield from call(self.store.get_result, RESOLVED_SCOPE, key)
+        if resolved is None:
+            target = self.providers.get(unknown.provider)
+            provider_id = None if unknown.payment_id is None else split_id(unknown.payment_id)[1]
+            if not target.capabilities.lookup_by_reference:
+                raise UnsupportedOperation(
+                    f"Provider {target.name!r} cannot look a call up by its reference: find "
+                    f"{unknown.reference} in its dashboard.",
+                    provider=target.name,
+                    operation="reconcile",
+                )
+            step = functools.partial(target.lookup, unknown.operation, provider_id)
+            found = yield from self._attempt(target, step, CallContext(key, 1, unknown.reference))
+            resolved = encode_absent() if found is None else encode_result(found)
+            claim = yield from self._store_claim(
+                RESOLVED_SCOPE, key, RESOLVED_SCOPE, self.idempotency.retention
+            )
+            if claim.state is ClaimState.CLAIMED:
+                assert claim.token is not None
+                payment, refund = (found, None) if isinstance(found, Payment) else (None, found)
+                yield from self._complete_scope(
+                    RESOLVED_SCOPE, key, claim.token, resolved, payment, refund
+                )
+            elif claim.result is not None:
+                resolved = claim.result
+        return decode_result(resolved)
 
     def _claim(self, key: str, print_: str, obs: Observers | None = None) -> Flow[Claim]:
         policy = self.idempotency
@@ -403,12 +553,13 @@ class _GatewayCore:
         ``StoreUnavailable`` before any provider is called."""
         try:
             with around_store(obs, "claim", scope):
-                claim: Claim = yield Call(
-                    self.store,
-                    "claim",
-                    (scope, key, print_),
-                    {"lease": self.idempotency.lock_timeout, "retention": retention},
-                    shielded=True,
+                claim = yield from shielded(
+                    self.store.claim,
+                    scope,
+                    key,
+                    print_,
+                    lease=self.idempotency.lock_timeout,
+                    retention=retention,
                 )
         except UnipayError:
             raise
@@ -430,11 +581,8 @@ class _GatewayCore:
     ) -> Flow[None]:
         try:
             with around_store(obs, "complete", OPERATION_SCOPE):
-                yield Call(
-                    self.store,
-                    "complete",
-                    (OPERATION_SCOPE, key, token, result),
-                    {"payment": payment, "refund": refund},
+                yield from self._complete_scope(
+                    OPERATION_SCOPE, key, token, result, payment, refund
                 )
         except Exception as exc:
             raise StoreUnavailable(
@@ -443,37 +591,71 @@ class _GatewayCore:
                 "the lock timeout: the provider deduplicates it, so nothing is charged twice."
             ) from exc
 
+    def _complete_scope(
+        self,
+        scope: str,
+        key: str,
+        token: str,
+        result: str,
+        payment: Payment | None,
+        refund: Refund | None,
+    ) -> Flow[None]:
+        yield from call(
+            self.store.complete, scope, key, token, result, payment=payment, refund=refund
+        )
+
     def _call_provider(
         self,
         target: Provider,
-        operation: str,
-        args: tuple[Any, ...],
-        key: str,
+        step: Step[R],
+        op: OperationCall,
         retry_until: float = float("inf"),
         *,
         obs: Observers | None = None,
-        call: OperationCall | None = None,
-    ) -> Flow[Any]:
+        unknown: Unknown | None = None,
+        provider_id: str | None = None,
+    ) -> Flow[R]:
         """Call the provider, retrying transient failures with the same key until the attempts
-        run out or a retry would start after ``retry_until`` (monotonic seconds). ``obs`` (with
-        ``call``) is entered around each attempt."""
+        run out or a retry would start after ``retry_until`` (monotonic seconds). ``obs`` is
+        entered around each attempt. With ``unknown`` (a provider without idempotency keys) a
+        failure that may have reached the provider is looked up before anything else."""
         attempt = 1
+        reference = _reference(op.idempotency_key)
         while True:
             delay: float | None = None
             try:
-                with around_attempt(obs, call, attempt):
+                with around_attempt(obs, op, attempt):
                     try:
-                        return (yield Call(target, operation, (*args, CallContext(key, attempt))))
+                        ctx = CallContext(op.idempotency_key, attempt, reference)
+                        result: R = yield from self._attempt(target, step, ctx)
+                        return result
                     except UnipayError as error:
                         # Decided and logged while the attempt's span (if any) is current, so
                         # the log record carries its trace; the error still ends the attempt.
-                        delay = self._retry_delay(target, operation, error, attempt, retry_until)
+                        delay = self._retry_delay(target, op.operation, error, attempt, retry_until)
                         raise
-            except UnipayError:
+            except UnipayError as error:
+                if unknown is not None and error.retriable and getattr(error, "request_sent", True):
+                    found = yield from self._look_up(target, provider_id, op, unknown)
+                    if found is not None:
+                        return cast(R, found)
                 if delay is None:
                     raise
             yield Sleep(delay)
             attempt += 1
+
+    def _attempt(
+        self, target: Provider, step: functools.partial[Answer[A]], ctx: CallContext
+    ) -> Flow[A]:
+        """One provider call: a flow (0.2) is followed, effects and all; a plain method (0.1)
+        is one effect, so the async face awaits its ``a<operation>`` twin or runs it in a
+        worker thread."""
+        if _writes_flows(step.func):
+            return (yield from cast("Flow[A]", step(ctx)))
+        twin = getattr(target, "a" + step.func.__name__, None)
+        afunction = None if twin is None else functools.partial(twin, *step.args)
+        result: A = yield Call(step, (ctx,), None, afunction)
+        return result
 
     def _retry_delay(
         self,
@@ -505,13 +687,15 @@ class _GatewayCore:
         return delay
 
     def _after(
-        self, call: OperationCall, result: Payment | Refund | None, error: BaseException | None
-    ) -> None:
+        self, op: OperationCall, result: Payment | Refund | None, error: BaseException | None
+    ) -> Flow[None]:
         # An observer's bug must not turn a completed charge into an exception for the caller.
         try:
-            self.plugin_manager.hook.unipay_after_operation(call=call, result=result, error=error)
+            yield from hook(
+                self.plugin_manager.hook.unipay_after_operation, call=op, result=result, error=error
+            )
         except Exception:
-            logger.exception("a unipay_after_operation hook failed for %s", call.operation)
+            logger.exception("a unipay_after_operation hook failed for %s", op.operation)
 
 
 _OPERATION_OF: dict[type[BaseModel], str] = {
@@ -524,14 +708,43 @@ _OPERATION_OF: dict[type[BaseModel], str] = {
 
 
 def _unsupported(
-    target: Provider, operation: str, feature: str, param: str | None = None
+    target: Provider,
+    operation: str,
+    feature: str,
+    param: str | None = None,
+    purpose: str = "to act on the full amount",
 ) -> UnsupportedOperation:
-    fix = f" Omit `{param}` to act on the full amount." if param else ""
+    fix = f" Omit `{param}` {purpose}." if param else ""
     return UnsupportedOperation(
         f"Provider {target.name!r} does not support {feature}.{fix}",
         provider=target.name,
         operation=operation,
     )
+
+
+def _reference(key: str) -> str:
+    """The merchant reference sent with every call made with ``key``: the same in every process
+    and on every attempt, and short and plain enough for any provider's reference field."""
+    return "unipay-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+_FLOW_METHODS: dict[Any, bool] = {}
+
+
+def _writes_flows(method: Any) -> bool:
+    """Is this provider method a flow (0.2) or a plain method (0.1)? Asked once per method."""
+    function = getattr(method, "__func__", method)
+    known = _FLOW_METHODS.get(function)
+    if known is None:
+        known = _FLOW_METHODS[function] = inspect.isgeneratorfunction(function)
+    return known
+
+
+def _in_doubt(error: BaseException) -> bool:
+    """Could the provider have acted on a call that ended with ``error``? unipay's own errors
+    from the provider are settled answers (a lookup has run for the transient ones); anything
+    else (a crash, a cancellation) ended the call at an unknown point."""
+    return isinstance(error, OutcomeUnknown) or not isinstance(error, UnipayError)
 
 
 class Gateway(_GatewayCore):
@@ -544,6 +757,7 @@ class Gateway(_GatewayCore):
     refund_payment = blocking_face(_GatewayCore._refund_payment)
     retrieve_payment = blocking_face(_GatewayCore._retrieve_payment)
     stored_payment = blocking_face(_GatewayCore._stored_payment)
+    reconcile = blocking_face(_GatewayCore._reconcile)
     close = blocking_face(_GatewayCore._close)
 
     def __enter__(self) -> Self:
@@ -568,6 +782,7 @@ class AsyncGateway(_GatewayCore):
     refund_payment = async_face(_GatewayCore._refund_payment)
     retrieve_payment = async_face(_GatewayCore._retrieve_payment)
     stored_payment = async_face(_GatewayCore._stored_payment)
+    reconcile = async_face(_GatewayCore._reconcile)
     aclose = async_face(_GatewayCore._close)
 
     async def __aenter__(self) -> Self:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from unipay._flow import Call, Flow
-from unipay.errors import InvalidRequest, PaymentDeclined
+from unipay._flow import Flow, call
+from unipay.errors import InvalidRequest, OutcomeUnknown, PaymentDeclined
 from unipay.models import Payment, Refund
 
 if TYPE_CHECKING:
@@ -29,6 +29,11 @@ OPERATION_SCOPE = "operation"
 WEBHOOK_SCOPE = "webhook"
 #: Per-payment locks that serialize refunds and captures whose checks read the stored payment.
 PAYMENT_SCOPE = "payment"
+#: Marks an operation key whose provider call has begun, for providers without idempotency keys:
+#: a caller that takes over the key (its first holder died) knows the call may have happened.
+ATTEMPT_SCOPE = "attempt"
+#: What ``Gateway.reconcile`` learned about an operation key whose outcome was unknown.
+RESOLVED_SCOPE = "resolved"
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ def release_claim(store: Store, scope: str, key: str, token: str) -> Flow[None]:
     """Give a claimed key back so a retry runs again. A store that fails here is logged, not
     raised: the caller's own error matters more, and the claim unlocks after the lock timeout."""
     try:
-        yield Call(store, "release", (scope, key, token))
+        yield from call(store.release, scope, key, token)
     except Exception:
         logger.warning(
             "could not release %s key %r; it unlocks after the lock timeout",
@@ -152,9 +157,57 @@ def encode_result(result: Payment | Refund | PaymentDeclined) -> str:
     return f'{{"{kind}":{result.model_dump_json()}}}'
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """An operation whose outcome is in doubt: what ``reconcile`` needs to settle it."""
+
+    operation: str
+    provider: str
+    payment_id: str | None
+    reference: str
+    key: str
+
+    def encode(self) -> str:
+        return json.dumps({"unknown": self.__dict__}, separators=(",", ":"))
+
+    def error(self) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"{self.provider!r} may or may not have done {self.operation} for idempotency key "
+            f"{self.key!r} (merchant reference {self.reference}). It does not deduplicate "
+            "requests, so unipay will not send it again: run Gateway.reconcile(key) or "
+            "`unipay reconcile KEY` once the provider answers.",
+            idempotency_key=self.key,
+            provider=self.provider,
+        )
+
+
+#: A reconciled unknown that the provider never acted on.
+_ABSENT = '{"absent":true}'
+
+
+def encode_absent() -> str:
+    return _ABSENT
+
+
+def unknown_of(text: str) -> Unknown | None:
+    """The unknown outcome stored as ``text``, if that is what it is."""
+    if not text.startswith('{"unknown"'):
+        return None
+    return Unknown(**json.loads(text)["unknown"])
+
+
 def decode_result(text: str, *, replayed: bool = True) -> Payment | Refund:
-    """Rebuild a stored outcome, marked ``replayed``; a stored decline is raised again."""
+    """Rebuild a stored outcome, marked ``replayed``; a stored decline or unknown outcome is
+    raised again."""
     body = json.loads(text)
+    if "unknown" in body:
+        raise Unknown(**body["unknown"]).error()
+    if "absent" in body:
+        raise InvalidRequest(
+            "Reconciled: the provider never acted on the call made with this idempotency key. "
+            "Send it again with a new key.",
+            param="idempotency_key",
+        )
     if "payment" in body:
         return Payment.model_validate({**body["payment"], "replayed": replayed})
     if "refund" in body:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -29,7 +29,9 @@ from unipay.money import Amount, Currency
 # Patterns are used with fullmatch: ``$`` would also match before a trailing newline.
 _SEPARATOR = ":"
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-_TOKEN = re.compile(r"pm_[A-Za-z0-9_]{1,250}")
+#: Any provider's token format (Stripe's pm_..., a Braintree nonce, an Adyen stored-method id):
+#: visible ASCII without spaces. The provider checks its own format; the core refuses card numbers.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,500}")
 #: Digits in groups joined by single spaces or dashes, as people write card numbers.
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
 _GROUP_SEPARATOR = re.compile(r"[ -]")
@@ -148,10 +150,13 @@ def _check_payment_method(token: str) -> str:
     if looks_like_card_number(token):
         raise ValueError(
             "raw card numbers are refused; collect the card with the provider's client-side "
-            "SDK and pass its payment-method token (pm_...)"
+            "SDK and pass its payment-method token"
         )
     if not _TOKEN.fullmatch(token):
-        raise ValueError("must be a provider payment-method token starting with 'pm_'")
+        raise ValueError(
+            "must be the provider's payment-method token: 1 to 500 visible ASCII characters, "
+            "without spaces"
+        )
     return token
 
 
@@ -261,6 +266,17 @@ class NextAction(_Model):
     )
 
 
+class PendingModification(_Model):
+    """A capture, cancel or refund the provider accepted and settles later, by webhook: the
+    payment's status and amounts move only when the settlement arrives."""
+
+    operation: Literal["capture", "cancel", "refund"] = Field(description="What was asked.")
+    amount: int | None = Field(None, description="Of how much, in minor units; None: all.")
+    provider_reference: str | None = Field(
+        None, description="The provider's id of the modification (Adyen's pspReference)."
+    )
+
+
 class Payment(_Result):
     """A payment as the provider last reported it."""
 
@@ -295,9 +311,17 @@ class Payment(_Result):
         description="Why the last attempt was declined (Stripe's codes, e.g. "
         "'insufficient_funds'); None otherwise.",
     )
+    pending: tuple[PendingModification, ...] = Field(
+        (),
+        description="Modifications the provider accepted and has not settled yet (providers "
+        "whose captures, cancels and refunds settle later); empty otherwise.",
+    )
     created_at: datetime = Field(default_factory=_now, description="When it was created (UTC).")
+    #: Excluded from every dump: stored records and REST bodies never carry it (the server says
+    #: it in the ``Idempotent-Replayed`` header), so nothing strips it by hand.
     replayed: bool = Field(
         False,
+        exclude=True,
         description="True when this answer is the stored outcome of an earlier call with the "
         "same idempotency key, not a new call to the provider.",
     )
@@ -332,8 +356,11 @@ class Refund(_Result):
         default_factory=dict, description="Your own string pairs, as given to refund_payment."
     )
     created_at: datetime = Field(default_factory=_now, description="When it was created (UTC).")
+    #: Excluded from every dump: stored records and REST bodies never carry it (the server says
+    #: it in the ``Idempotent-Replayed`` header), so nothing strips it by hand.
     replayed: bool = Field(
         False,
+        exclude=True,
         description="True when this answer is the stored outcome of an earlier call with the "
         "same idempotency key, not a new call to the provider.",
     )

@@ -1,10 +1,21 @@
 """What a provider plugin implements, and the capabilities it declares as data.
 
-A provider subclasses [`Provider`][unipay.provider.Provider] and implements the six operations
-synchronously. For a natively asynchronous face it may also define ``async def a<operation>`` with
-the same arguments (``acreate_payment``, ``acapture_payment``, ...);
-[`AsyncGateway`][unipay.gateway.AsyncGateway] awaits those when present and otherwise runs the
-synchronous method in a worker thread, so the event loop is never blocked either way.
+A provider subclasses [`Provider`][unipay.provider.Provider]. Since 0.2 each operation is written
+once, as a flow: a generator that yields its I/O as effects and returns the result::
+
+    def create_payment(self, request, ctx) -> Flow[Payment]:
+        answer = yield from self.http.post("/charges", json={...}, headers={...})
+        return read_charge(answer)
+
+`Gateway` performs the effects with blocking calls and `AsyncGateway` with awaited ones
+([`HttpClient`][unipay.http.HttpClient] sends with an ``httpx.Client`` or an
+``httpx.AsyncClient``), so one method serves both faces. A provider built on a synchronous SDK
+yields ``call(sdk_function, ...)``, which the async face runs in a worker thread.
+
+0.1's plain methods (``def create_payment(...) -> Payment``, with an optional ``async def
+acreate_payment``) still work: the gateway calls the plain method, in a worker thread on the async
+face, and awaits the ``a<operation>`` twin when there is one. They are deprecated (see the
+changelog): a flow is shorter and gives both faces.
 """
 
 from __future__ import annotations
@@ -12,7 +23,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeAlias, TypeVar
 
+from unipay._flow import Flow
 from unipay.errors import InvalidRequest, UnsupportedOperation
 from unipay.models import (
     CancelPaymentRequest,
@@ -27,15 +41,20 @@ from unipay.models import (
 )
 from unipay.money import MAX_AMOUNT, format_amount
 
-#: The operations a provider implements, by method name.
-OPERATIONS = (
-    "create_payment",
-    "confirm_payment",
-    "capture_payment",
-    "cancel_payment",
-    "refund_payment",
-    "retrieve_payment",
-)
+T = TypeVar("T")
+#: What an operation returns: a flow (0.2), or the result itself (0.1's plain methods).
+Answer: TypeAlias = Flow[T] | T
+
+
+class NextActionKind(StrEnum):
+    """What a customer may have to do before a payment goes on."""
+
+    #: Authenticate the card with the bank (3-D Secure), on a page or in a challenge frame.
+    THREE_D_SECURE = "three_d_secure"
+    #: Finish paying on another page (a bank, a wallet, a local payment method).
+    REDIRECT = "redirect"
+    #: Pay in the provider's own client checkout against an order the server created.
+    CLIENT_CHECKOUT = "client_checkout"
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,24 @@ class Capabilities:
     multiple_refunds: bool = False
     cancel: bool = False
     webhooks: bool = False
+    #: ``create_payment(confirm=False)`` then ``confirm_payment``: a separate confirm step.
+    confirmation: bool = True
+    #: The next actions a payment may require (``requires_action`` with ``next_action``);
+    #: empty: payments never wait on the customer.
+    next_actions: frozenset[NextActionKind] = frozenset()
+    #: The provider deduplicates requests by the idempotency key it is sent. Without it the
+    #: gateway never re-sends a call whose outcome is in doubt (docs/concepts.md, guarantees).
+    idempotency_keys: bool = True
+    #: ``lookup`` finds what a call did by the merchant reference sent with it
+    #: (``CallContext.reference``): how an in-doubt call is settled without idempotency keys.
+    lookup_by_reference: bool = False
+    #: ``retrieve_payment`` asks the provider for a payment's current state.
+    retrieve: bool = True
+    #: Captures, cancels and refunds are answered "accepted" and settle later, by webhook: the
+    #: returned payment lists them in ``pending``, the refund is ``pending``.
+    settles_later: bool = False
+    #: A decline carries the payment it declined (``PaymentDeclined.payment``).
+    declines_include_payment: bool = False
     #: Upper-case ISO 4217 codes accepted; None: every currency in [`unipay.money`][unipay.money].
     currencies: frozenset[str] | None = None
     #: Smallest chargeable amount per currency, in minor units.
@@ -87,6 +124,11 @@ class CallContext:
     idempotency_key: str
     #: 1 for the first try, 2 for the gateway's first retry, and so on.
     attempt: int = 1
+    #: unipay's merchant reference for this call, the same on every attempt and in every process
+    #: (derived from the idempotency key, at most 39 characters of ``[a-z0-9-]``). Send it as
+    #: the provider's own reference field (Adyen's ``reference``, Razorpay's ``receipt``):
+    #: ``lookup`` finds the call's outcome by it.
+    reference: str = ""
 
 
 class Provider(ABC):
@@ -101,30 +143,58 @@ class Provider(ABC):
     capabilities: Capabilities = Capabilities()
 
     @abstractmethod
-    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment: ...
-
-    @abstractmethod
-    def confirm_payment(
-        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment: ...
-
-    @abstractmethod
-    def capture_payment(
-        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment: ...
-
-    @abstractmethod
-    def cancel_payment(
-        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment: ...
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Answer[Payment]:
+        """Create the payment and, when ``request.confirm``, attempt it. A decline raises
+        ``PaymentDeclined`` (with the payment when the provider returns one)."""
 
     @abstractmethod
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund: ...
+    ) -> Answer[Refund]:
+        """Refund ``request.amount`` (None: all that is left) of a succeeded payment."""
 
-    @abstractmethod
-    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment: ...
+    # The rest is optional: each is declared by a capability, and the gateway refuses a call
+    # the capabilities rule out before it reaches the provider.
+
+    def confirm_payment(
+        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
+    ) -> Answer[Payment]:
+        """With ``Capabilities.confirmation``: attempt a payment created with confirm=False,
+        or complete a next action."""
+        raise self._lacks("confirm_payment")
+
+    def capture_payment(
+        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
+    ) -> Answer[Payment]:
+        """With ``Capabilities.manual_capture``: capture an authorized payment."""
+        raise self._lacks("capture_payment")
+
+    def cancel_payment(
+        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
+    ) -> Answer[Payment]:
+        """With ``Capabilities.cancel``: cancel a payment that has not succeeded."""
+        raise self._lacks("cancel_payment")
+
+    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Answer[Payment]:
+        """With ``Capabilities.retrieve``: the payment's current state at the provider."""
+        raise self._lacks("retrieve_payment")
+
+    def lookup(
+        self, operation: str, provider_payment_id: str | None, ctx: CallContext
+    ) -> Answer[Payment | Refund | None]:
+        """With ``Capabilities.lookup_by_reference``: what the call ``operation`` made with
+        ``ctx.reference`` did (the payment it created or changed, the refund it made), or None
+        if the provider never acted on it. ``provider_payment_id`` is None for
+        ``create_payment``."""
+        raise self._lacks("lookup")
+
+    def _lacks(self, operation: str) -> UnsupportedOperation:
+        return UnsupportedOperation(
+            f"Provider {self.name!r} does not implement {operation}; its capabilities should "
+            "say so (docs/concepts.md, capabilities).",
+            provider=self.name,
+            operation=operation,
+        )
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Check the signature and turn the delivery into a unified event.

@@ -75,7 +75,7 @@ def status_of(error: errors.UnipayError) -> int:
 def payment_body(payment: Payment) -> dict[str, Any]:
     """A payment as JSON; ``replayed`` travels as the ``Idempotent-Replayed`` header instead,
     so a replay's body is the original body."""
-    return payment.model_dump(mode="json", exclude={"replayed"})
+    return payment.model_dump(mode="json")
 
 
 #: The 409's message: what an HTTP client does (the SDK's own message names its policy).
@@ -108,7 +108,7 @@ def error_response(error: errors.UnipayError) -> JSONResponse:
 def _respond(
     status: int, detail: ErrorDetail, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": detail.model_dump(mode="json", exclude={"payment": {"replayed"}})}
+    body = {"error": detail.model_dump(mode="json")}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from unipay import __version__
-from unipay._flow import Call, _aperform
+from unipay._flow import acall
 from unipay.cli import ProviderStatus, provider_statuses
 from unipay.errors import InvalidRequest, PaymentNotFound
 from unipay.gateway import AsyncGateway
@@ -170,14 +170,8 @@ def gateway_of(request: Request) -> AsyncGateway:
 GatewayDep = Annotated[AsyncGateway, Depends(gateway_of)]
 
 
-async def ask_store(gateway: AsyncGateway, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a store method the way the gateway does (``a<method>``, a worker thread for a
-    blocking store, or directly), so lists never block the event loop."""
-    return await _aperform(Call(gateway.store, method, args, kwargs))
-
-
 def _dump(record: Payment | Refund) -> dict[str, Any]:
-    return record.model_dump(mode="json", exclude={"replayed"})
+    return record.model_dump(mode="json")
 
 
 def _answer(result: Payment | Refund, status: int) -> JSONResponse:
@@ -324,15 +318,14 @@ async def list_payments(
     asking the providers, so a page costs one indexed query however many payments there are."""
     if starting_after is not None:
         split_id(starting_after, param="starting_after")
-        if await ask_store(gateway, "get_payment", starting_after) is None:
+        if await acall(gateway.store.get_payment, starting_after) is None:
             raise InvalidRequest(
                 f"starting_after: no payment {starting_after} here; pass the last id of the "
                 "page before, or leave it out for the first page",
                 param="starting_after",
             )
-    found: list[Payment] = await ask_store(
-        gateway,
-        "list_payments",
+    found: list[Payment] = await acall(
+        gateway.store.list_payments,
         provider=provider,
         status=status.value if status is not None else None,
         limit=limit + 1,
@@ -357,8 +350,8 @@ async def list_refunds(
     payment_id: PaymentId, request: Request, gateway: GatewayDep
 ) -> JSONResponse:
     provider, _ = split_id(payment_id)
-    refunds: list[Refund] = await ask_store(gateway, "list_refunds", payment_id)
-    if not refunds and await ask_store(gateway, "get_payment", payment_id) is None:
+    refunds: list[Refund] = await acall(gateway.store.list_refunds, payment_id)
+    if not refunds and await acall(gateway.store.get_payment, payment_id) is None:
         raise PaymentNotFound(
             f"No payment {payment_id} on this server; pass the id a create returned.",
             param="payment_id",
@@ -387,7 +380,7 @@ async def retrieve_refund(
     gateway: GatewayDep,
 ) -> JSONResponse:
     provider, _ = split_id(refund_id, param="refund_id")
-    refund: Refund | None = await ask_store(gateway, "get_refund", refund_id)
+    refund: Refund | None = await acall(gateway.store.get_refund, refund_id)
     if refund is None:
         raise PaymentNotFound(
             f"No refund {refund_id} on this server; pass the id a refund returned.",

@@ -45,7 +45,6 @@ def advance_payment(stored: Payment | None, incoming: Payment) -> Payment | None
         update={
             "amount_received": max(stored.amount_received, incoming.amount_received),
             "amount_refunded": max(stored.amount_refunded, incoming.amount_refunded),
-            "replayed": False,
         }
     )
     return None if merged == stored else merged

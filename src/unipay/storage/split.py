@@ -11,9 +11,9 @@ the gateway, with the idempotency methods going to ``keys`` and the record metho
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from unipay._flow import Call, _aperform
+from unipay._flow import acall
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, Store
 
@@ -168,8 +168,8 @@ class SplitStore(Store):
     async def aclaim(
         self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
     ) -> Claim:
-        claim: Claim = await _on(
-            self.keys, "claim", scope, key, fingerprint, lease=lease, retention=retention
+        claim: Claim = await acall(
+            self.keys.claim, scope, key, fingerprint, lease=lease, retention=retention
         )
         return claim
 
@@ -185,37 +185,37 @@ class SplitStore(Store):
     ) -> None:
         try:
             if payment is not None:
-                await _on(self.records, "save_payment", payment)
+                await acall(self.records.save_payment, payment)
             if refund is not None:
-                await _on(self.records, "save_refund", refund)
+                await acall(self.records.save_refund, refund)
         finally:
-            await _on(self.keys, "complete", scope, key, token, result)
+            await acall(self.keys.complete, scope, key, token, result)
 
     async def arelease(self, scope: str, key: str, token: str) -> None:
-        await _on(self.keys, "release", scope, key, token)
+        await acall(self.keys.release, scope, key, token)
 
     async def aget_result(self, scope: str, key: str) -> str | None:
-        found: str | None = await _on(self.keys, "get_result", scope, key)
+        found: str | None = await acall(self.keys.get_result, scope, key)
         return found
 
     async def apurge_expired(self, *, batch_size: int = 1000) -> int:
-        purged: int = await _on(self.keys, "purge_expired", batch_size=batch_size)
+        purged: int = await acall(self.keys.purge_expired, batch_size=batch_size)
         if isinstance(self.records, Store):
-            purged += await _on(self.records, "purge_expired", batch_size=batch_size)
+            purged += await acall(self.records.purge_expired, batch_size=batch_size)
         return purged
 
     async def asave_payment(self, payment: Payment) -> None:
-        await _on(self.records, "save_payment", payment)
+        await acall(self.records.save_payment, payment)
 
     async def aget_payment(self, payment_id: str) -> Payment | None:
-        found: Payment | None = await _on(self.records, "get_payment", payment_id)
+        found: Payment | None = await acall(self.records.get_payment, payment_id)
         return found
 
     async def asave_refund(self, refund: Refund) -> None:
-        await _on(self.records, "save_refund", refund)
+        await acall(self.records.save_refund, refund)
 
     async def aget_refund(self, refund_id: str) -> Refund | None:
-        found: Refund | None = await _on(self.records, "get_refund", refund_id)
+        found: Refund | None = await acall(self.records.get_refund, refund_id)
         return found
 
     async def alist_payments(
@@ -226,9 +226,8 @@ class SplitStore(Store):
         limit: int = 10,
         starting_after: str | None = None,
     ) -> list[Payment]:
-        page: list[Payment] = await _on(
-            self.records,
-            "list_payments",
+        page: list[Payment] = await acall(
+            self.records.list_payments,
             provider=provider,
             status=status,
             limit=limit,
@@ -237,16 +236,11 @@ class SplitStore(Store):
         return page
 
     async def alist_refunds(self, payment_id: str) -> list[Refund]:
-        refunds: list[Refund] = await _on(self.records, "list_refunds", payment_id)
+        refunds: list[Refund] = await acall(self.records.list_refunds, payment_id)
         return refunds
 
     async def aclose(self) -> None:
         try:
-            await _on(self.keys, "close")
+            await acall(self.keys.close)
         finally:
-            await _on(self.records, "close")
-
-
-async def _on(part: object, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``part``'s method on the async face, exactly as the async gateway would call it."""
-    return await _aperform(Call(part, method, args, kwargs))
+            await acall(self.records.close)

@@ -576,7 +576,7 @@ def _swap_data(table: Table) -> Update:
 
 
 def _dump(record: Payment | Refund) -> str:
-    return record.model_copy(update={"replayed": False}).model_dump_json()
+    return record.model_dump_json()
 
 
 def _columns(record: Payment | Refund) -> dict[str, Any]:

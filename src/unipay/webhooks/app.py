@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from unipay._flow import Call, Flow, arun, run
+from unipay._flow import Flow, arun, call, run
 from unipay.errors import (
     InvalidRequest,
     ProviderNotConfigured,
@@ -298,7 +298,7 @@ _UNREADABLE = "The provider's plugin could not read this delivery; the receiver'
 
 def _verify(provider: Provider, body: bytes, headers: Mapping[str, str]) -> Flow[WebhookEvent]:
     """The provider's verify step, run as every effect runs (``averify_webhook`` when defined)."""
-    event: WebhookEvent = yield Call(provider, "verify_webhook", (body, headers))
+    event: WebhookEvent = yield from call(provider.verify_webhook, body, headers)
     return event
 
 

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import pluggy
 
-from unipay._flow import Call, Flow
+from unipay._flow import Flow, call, shielded
 from unipay._observe import Observers, around_store, observe_delivery
 from unipay.errors import WebhookVerificationError
 from unipay.idempotency import WEBHOOK_SCOPE, release_claim
@@ -70,20 +70,32 @@ class Handlers:
         )
         self._by_type.setdefault(event_type, []).append((handler, is_async))
 
-    async def adispatch(self, event: WebhookEvent) -> None:
-        """Type-specific handlers in registration order, then ``"*"`` ones, then the hook.
+    def _chosen(self, event: WebhookEvent) -> list[tuple[Handler, bool]]:
+        return [*self._by_type.get(event.type.value, ()), *self._by_type.get(ALL_EVENTS, ())]
 
-        Synchronous handlers and hooks run in a worker thread: they may block (a database
-        write), and the event loop keeps serving other deliveries meanwhile.
-        """
-        chosen = [*self._by_type.get(event.type.value, ()), *self._by_type.get(ALL_EVENTS, ())]
-        for handler, is_async in chosen:
+    def dispatch(self, event: WebhookEvent) -> None:
+        """Type-specific handlers in registration order, then ``"*"`` ones, then the hook; an
+        async handler runs to its end on an event loop of its own."""
+        for handler, _ in self._chosen(event):
+            result = handler(event)
+            if inspect.isawaitable(result):
+                asyncio.run(_awaited(result))
+        self.plugin_manager.hook.unipay_webhook_event(event=event)
+
+    async def adispatch(self, event: WebhookEvent) -> None:
+        """`dispatch` on the event loop. Synchronous handlers and hooks run in a worker thread:
+        they may block (a database write), and the loop keeps serving other deliveries."""
+        for handler, is_async in self._chosen(event):
             result = handler(event) if is_async else await asyncio.to_thread(handler, event)
             if inspect.isawaitable(result):
                 await result
         hook = self.plugin_manager.hook.unipay_webhook_event
         if hook.get_hookimpls():
             await asyncio.to_thread(hook, event=event)
+
+
+async def _awaited(awaitable: Awaitable[object]) -> None:
+    await awaitable
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ def _deliver(
     headers: dict[str, str],
     obs: Observers | None,
 ) -> Flow[Delivered]:
-    event = yield Call(provider, "verify_webhook", (body, headers))
+    event = yield from call(provider.verify_webhook, body, headers)
     if not isinstance(event, WebhookEvent):
         raise TypeError(f"{type(provider).__name__}.verify_webhook must return a WebhookEvent")
     if obs is not None:
@@ -132,12 +144,13 @@ def _deliver(
         )
     key = f"{provider.name}:{event.id}"
     with around_store(obs, "claim", WEBHOOK_SCOPE):
-        claim = yield Call(
-            ctx.store,
-            "claim",
-            (WEBHOOK_SCOPE, key, _fingerprint(event)),
-            {"lease": ctx.lock_timeout, "retention": ctx.retention},
-            shielded=True,
+        claim = yield from shielded(
+            ctx.store.claim,
+            WEBHOOK_SCOPE,
+            key,
+            _fingerprint(event),
+            lease=ctx.lock_timeout,
+            retention=ctx.retention,
         )
     if claim.state is ClaimState.IN_PROGRESS:
         return Delivered(event, Outcome.IN_PROGRESS)
@@ -150,13 +163,14 @@ def _deliver(
     if claim.state is not ClaimState.CLAIMED:
         return Delivered(event, Outcome.DUPLICATE)
     token = claim.token
+    assert token is not None
     try:
         yield from _keep_records(ctx.store, event, obs)
         if obs is None:
-            yield Call(ctx.handlers, "dispatch", (event,))
+            yield from call(ctx.handlers.dispatch, event)
         else:
             with obs.handlers(event):
-                yield Call(ctx.handlers, "dispatch", (event,))
+                yield from call(ctx.handlers.dispatch, event)
     except GeneratorExit:
         raise
     except BaseException as error:  # a cancelled delivery must not hold its event id either
@@ -167,7 +181,7 @@ def _deliver(
         raise
     outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
     with around_store(obs, "complete", WEBHOOK_SCOPE):
-        yield Call(ctx.store, "complete", (WEBHOOK_SCOPE, key, token, outcome))
+        yield from call(ctx.store.complete, WEBHOOK_SCOPE, key, token, outcome)
     return Delivered(event, Outcome.PROCESSED)
 
 
@@ -176,10 +190,10 @@ def _keep_records(store: Store, event: WebhookEvent, obs: Observers | None = Non
     (:mod:`unipay.storage.progress`), atomically, so a concurrent refund is never lost."""
     if event.payment is not None:
         with around_store(obs, "save_payment"):
-            yield Call(store, "save_payment", (event.payment,))
+            yield from call(store.save_payment, event.payment)
     if event.refund is not None:
         with around_store(obs, "save_refund"):
-            yield Call(store, "save_refund", (event.refund,))
+            yield from call(store.save_refund, event.refund)
 
 
 def _fingerprint(event: WebhookEvent) -> str:

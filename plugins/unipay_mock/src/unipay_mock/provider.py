@@ -43,7 +43,9 @@ from unipay.models import (
     WebhookEventType,
     payment_id,
 )
-from unipay.provider import OPERATIONS, CallContext, Capabilities, Provider
+from unipay.provider import CallContext, Capabilities, Provider
+
+OPERATIONS = ("create_payment", "confirm_payment", "capture_payment", "cancel_payment", "refund_payment", "retrieve_payment")
 from unipay.webhooks.signatures import parse_secrets
 from unipay_mock import cards, webhooks
 from unipay_mock.ledger import Ledger

@@ -1,0 +1,136 @@
+"""``HttpClient``: one httpx configuration, both faces, for providers that speak HTTP.
+
+A provider's operation is a flow (see [`unipay.provider`][unipay.provider]) that yields
+``self.http.post(...)``; `Gateway` sends it with an ``httpx.Client`` and `AsyncGateway` with an
+``httpx.AsyncClient``, each created on first use, so a sync-only program never builds the async
+client and the async face never blocks its loop. httpx is used as is (its pools, timeouts,
+transports; respx mounts at its transport in tests); this class only pairs the two clients and
+turns transport failures into unipay errors that say whether the request left the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from unipay._flow import Flow, call
+from unipay.errors import ProviderUnavailable
+
+
+class HttpClient:
+    """``send``/``asend`` one ``httpx.Request`` through a lazily built sync or async client."""
+
+    #: The async face awaits ``asend``; the sync face calls ``send``.
+    blocking = True
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """
+        Args:
+            provider: the provider's name, for error messages.
+            base_url: every path is relative to it.
+            headers: sent with every request (an ``Authorization`` header is never shown).
+            auth: httpx authentication, e.g. ``(key_id, secret)`` for Basic auth.
+            timeout: seconds per request (connect, read, write and pool, each).
+            transport, async_transport: custom httpx transports (tests, proxies).
+        """
+        self.provider = provider
+        self.base_url = httpx.URL(base_url)
+        self._options: dict[str, Any] = {
+            "base_url": self.base_url,
+            "headers": dict(headers or {}),
+            "auth": auth,
+            "timeout": timeout,
+        }
+        self._transport = transport
+        self._async_transport = async_transport
+        self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"<HttpClient {self.provider!r} {str(self.base_url)!r}>"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Flow[httpx.Response]:
+        """Send one request (``path`` relative to ``base_url``) and return the response,
+        whatever its status: reading it, errors included, is the provider's job."""
+        request = httpx.Request(
+            method,
+            self.base_url.join(path.lstrip("/")),
+            json=json,
+            data=data,
+            params=params,
+            headers=headers,
+        )
+        return (yield from call(self.send, request))
+
+    def get(self, path: str, **kwargs: Any) -> Flow[httpx.Response]:
+        return (yield from self.request("GET", path, **kwargs))
+
+    def post(self, path: str, **kwargs: Any) -> Flow[httpx.Response]:
+        return (yield from self.request("POST", path, **kwargs))
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        if self._client is None:
+            self._client = httpx.Client(transport=self._transport, **self._options)
+        try:
+            return self._client.send(self._client_request(self._client, request))
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+
+    async def asend(self, request: httpx.Request) -> httpx.Response:
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient(transport=self._async_transport, **self._options)
+        try:
+            client = self._async_client
+            return await client.send(self._client_request(client, request))
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+        self.close()
+
+    @staticmethod
+    def _client_request(
+        client: httpx.Client | httpx.AsyncClient, request: httpx.Request
+    ) -> httpx.Request:
+        """The request with the client's default headers (merged as ``build_request`` would)."""
+        return client.build_request(
+            request.method, request.url, content=request.content, headers=request.headers
+        )
+
+    def _unavailable(self, exc: httpx.TransportError) -> ProviderUnavailable:
+        # Only the exception's type: its text may quote the URL with a query string.
+        sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        where = "could not connect to" if not sent else "got no complete answer from"
+        return ProviderUnavailable(
+            f"unipay {where} {self.provider!r} ({type(exc).__name__}); retry with the same "
+            "idempotency key.",
+            provider=self.provider,
+            request_sent=sent,
+        )
