@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from unipay import AsyncGateway, Gateway, RetryPolicy
+from unipay._flow import arun, run
 from unipay.errors import (
     AuthenticationFailed,
     IdempotencyInProgress,
@@ -46,13 +47,14 @@ def router() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture(params=["sync", "async"])
 def create(request: pytest.FixtureRequest, router: respx.MockRouter) -> Iterator[Any]:
-    """``create()`` runs one create_payment through the sync or the async face."""
+    """``create()`` runs the provider's create_payment flow once, as the sync or the async face
+    performs it (no gateway, so no retries: each error is the provider's own)."""
     provider = StripeProvider(api_key=API_KEY)
     ctx = CallContext("key-1")
     if request.param == "sync":
-        yield lambda: provider.create_payment(REQUEST, ctx)
+        yield lambda: run(provider.create_payment(REQUEST, ctx))
     else:
-        yield lambda: asyncio.run(provider.acreate_payment(REQUEST, ctx))
+        yield lambda: asyncio.run(arun(provider.create_payment(REQUEST, ctx)))
     provider.close()
 
 

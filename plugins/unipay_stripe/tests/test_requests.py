@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import httpx
 import pytest
 import stripe
@@ -9,6 +11,7 @@ import stripe
 from unipay import AsyncGateway, Gateway
 from unipay.errors import InvalidRequest
 from unipay.models import CaptureMethod, PaymentStatus
+from unipay.testing import Face
 from unipay_stripe import StripeProvider
 
 from .fake_stripe import API_HOST, RETURN_URL_REQUIRED, FakeStripe, parse_form
@@ -230,3 +233,41 @@ def test_the_fake_refuses_what_stripe_refuses(fake_stripe: FakeStripe) -> None:
         early = http.post("/v1/payment_intents", data={"amount": "1000", "currency": "usd", **back})
         assert early.status_code == 400
         assert early.json()["error"]["param"] == "return_url"
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+@pytest.mark.parametrize("token", ["tok_visa", "card_1Qb0aLkdIwHu7ix", "src_1Qb0", "acme_tok_42"])
+async def test_a_token_that_is_not_a_payment_method_id_is_refused_before_any_request(
+    fake_stripe: FakeStripe, stripe_provider: StripeProvider, face: str, token: str
+) -> None:
+    """The core no longer checks token formats; Stripe's provider says what Stripe expects."""
+    gateway = (Gateway if face == "sync" else AsyncGateway)(
+        providers=[stripe_provider], load_installed=False
+    )
+    face_of = Face(gateway)
+    with pytest.raises(InvalidRequest) as created:
+        await face_of(
+            "create_payment", provider="stripe", amount=1000, currency="USD", payment_method=token
+        )
+    assert not fake_stripe.requests
+    pending = await face_of(
+        "create_payment", provider="stripe", amount=1000, currency="USD", confirm=False
+    )
+    with pytest.raises(InvalidRequest) as confirmed:
+        await face_of("confirm_payment", pending.id, payment_method=token)
+    assert [r.method for r in fake_stripe.requests] == ["POST"], "only the create was sent"
+    for caught in (created, confirmed):
+        assert caught.value.param == "payment_method"
+        assert "Stripe expects a PaymentMethod id (pm_...)" in caught.value.message
+        assert token not in caught.value.message
+    if isinstance(gateway, AsyncGateway):
+        await gateway.aclose()
+
+
+def test_each_operation_is_one_flow_for_both_faces() -> None:
+    """No sync/async twins: the gateway drives one generator per operation on either face."""
+    operations = ["create_payment", "confirm_payment", "capture_payment", "cancel_payment",
+                  "refund_payment", "retrieve_payment"]  # fmt: skip
+    for name in operations:
+        assert inspect.isgeneratorfunction(getattr(StripeProvider, name)), name
+        assert not hasattr(StripeProvider, "a" + name), name

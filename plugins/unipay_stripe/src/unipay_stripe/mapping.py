@@ -11,6 +11,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from stripe.params import (
+    PaymentIntentCancelParams,
+    PaymentIntentCaptureParams,
+    PaymentIntentConfirmParams,
+    PaymentIntentCreateParams,
+    PaymentIntentCreateParamsAutomaticPaymentMethods,
+    PaymentIntentRetrieveParams,
+    RefundCreateParams,
+)
+
 from unipay.models import (
     CancelPaymentRequest,
     CaptureMethod,
@@ -31,14 +41,12 @@ from unipay_stripe.currencies import from_stripe_amount, to_stripe_amount
 #: Every payment-intent call expands the latest charge: it carries the amount refunded so far.
 EXPAND = ["latest_charge"]
 
-Params = dict[str, Any]
+
+# --- requests: typed with the SDK's own parameter types, so mypy checks every Stripe field ---
 
 
-# --- requests -------------------------------------------------------------------------------
-
-
-def create_params(request: CreatePaymentRequest) -> Params:
-    params: Params = {
+def create_params(request: CreatePaymentRequest) -> PaymentIntentCreateParams:
+    params: PaymentIntentCreateParams = {
         "amount": to_stripe_amount(request.amount, request.currency),
         "currency": request.currency.lower(),
         "capture_method": request.capture_method.value,
@@ -53,11 +61,11 @@ def create_params(request: CreatePaymentRequest) -> Params:
         params["description"] = request.description
     if request.metadata:
         params["metadata"] = dict(request.metadata)
-    params.update(_redirects(request.confirm, request.return_url))
+    _redirects(params, request.confirm, request.return_url)
     return params
 
 
-def _redirects(confirm: bool, return_url: str | None) -> Params:
+def _redirects(params: PaymentIntentCreateParams, confirm: bool, return_url: str | None) -> None:
     """What keeps the confirmation valid, now or later.
 
     Stripe gives an intent created without ``automatic_payment_methods`` the payment methods
@@ -67,15 +75,19 @@ def _redirects(confirm: bool, return_url: str | None) -> Params:
     allowed; Stripe takes ``return_url`` on create only with ``confirm=true``, so a two-step
     payment passes it again to ``confirm_payment``.
     """
+    automatic: PaymentIntentCreateParamsAutomaticPaymentMethods
     if return_url is None:
-        return {"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}
-    if confirm:
-        return {"return_url": return_url}
-    return {"automatic_payment_methods": {"enabled": True, "allow_redirects": "always"}}
+        automatic = {"enabled": True, "allow_redirects": "never"}
+    elif confirm:
+        params["return_url"] = return_url
+        return
+    else:
+        automatic = {"enabled": True, "allow_redirects": "always"}
+    params["automatic_payment_methods"] = automatic
 
 
-def confirm_params(request: ConfirmPaymentRequest) -> Params:
-    params: Params = {"expand": EXPAND}
+def confirm_params(request: ConfirmPaymentRequest) -> PaymentIntentConfirmParams:
+    params: PaymentIntentConfirmParams = {"expand": EXPAND}
     if request.payment_method is not None:
         params["payment_method"] = request.payment_method
     if request.return_url is not None:
@@ -83,24 +95,30 @@ def confirm_params(request: ConfirmPaymentRequest) -> Params:
     return params
 
 
-def capture_params(request: CapturePaymentRequest, currency: str | None) -> Params:
-    params: Params = {"expand": EXPAND}
+def capture_params(
+    request: CapturePaymentRequest, currency: str | None
+) -> PaymentIntentCaptureParams:
+    params: PaymentIntentCaptureParams = {"expand": EXPAND}
     if request.amount is not None:
         params["amount_to_capture"] = _amount_for(request.amount, currency)
     return params
 
 
-def cancel_params(request: CancelPaymentRequest) -> Params:
-    params: Params = {"expand": EXPAND}
+def cancel_params(request: CancelPaymentRequest) -> PaymentIntentCancelParams:
+    params: PaymentIntentCancelParams = {"expand": EXPAND}
     if request.reason is not None:
         params["cancellation_reason"] = request.reason.value
     return params
 
 
+def retrieve_params() -> PaymentIntentRetrieveParams:
+    return {"expand": EXPAND}
+
+
 def refund_params(
     provider_payment_id: str, request: RefundPaymentRequest, currency: str | None
-) -> Params:
-    params: Params = {"payment_intent": provider_payment_id}
+) -> RefundCreateParams:
+    params: RefundCreateParams = {"payment_intent": provider_payment_id}
     if request.amount is not None:
         params["amount"] = _amount_for(request.amount, currency)
     if request.reason is not None:

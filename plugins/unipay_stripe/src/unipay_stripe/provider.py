@@ -1,23 +1,22 @@
 """``StripeProvider``: payment intents and refunds through the official ``stripe`` SDK.
 
-One ``stripe.StripeClient`` over ``stripe.HTTPXClient`` serves both faces: the sync methods call
-the SDK's blocking methods, the ``a<operation>`` methods its ``*_async`` ones, so
-``AsyncGateway`` never needs a thread. Each operation is described once as a :class:`_Plan`
-(which SDK method, which parameters, how to read the answer); only :meth:`_send` and
-:meth:`_asend` differ between the faces.
+Each operation is one flow (see :mod:`unipay.provider`) that yields
+``call_either(service.create, service.create_async, ...)`` on one ``stripe.StripeClient``:
+`Gateway` performs it with the SDK's blocking method, `AsyncGateway` awaits its ``*_async``
+twin, both over ``stripe.HTTPXClient`` (:mod:`unipay_stripe.transport`), so neither face needs a
+thread and there is no second copy of any operation to drift.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import stripe
 
-from unipay.errors import ProviderNotConfigured
+from unipay._flow import Flow, call_either
+from unipay.errors import InvalidRequest, ProviderNotConfigured
 from unipay.models import (
     CancelPaymentRequest,
     CapturePaymentRequest,
@@ -29,7 +28,7 @@ from unipay.models import (
     WebhookEvent,
     WebhookEventType,
 )
-from unipay.provider import CallContext, Capabilities, Provider
+from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
 from unipay_stripe import mapping
 from unipay_stripe.currencies import MINIMUM_AMOUNTS
 from unipay_stripe.errors import translate
@@ -45,19 +44,8 @@ _LIVE_PREFIXES = ("sk_live_", "rk_live_")
 _KEY_PREFIXES = ("sk_test_", "rk_test_", *_LIVE_PREFIXES)
 _CURRENCY_MEMORY = 10_000
 
-T = TypeVar("T", Payment, Refund)
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan(Generic[T]):
-    """One SDK call: ``client.v1.<service>.<method>[_async](*args, params=, options=)``."""
-
-    service: Literal["payment_intents", "refunds"]
-    method: str
-    args: tuple[str, ...]
-    params: mapping.Params
-    options: stripe.RequestOptions
-    read: Callable[[Mapping[str, Any]], T]
+P = ParamSpec("P")
+R = TypeVar("R", bound=stripe.StripeObject)
 
 
 class StripeProvider(Provider):
@@ -70,6 +58,17 @@ class StripeProvider(Provider):
         multiple_refunds=True,
         cancel=True,
         webhooks=True,
+        # create(confirm=False) then confirm; a confirm also completes a requires_action intent.
+        confirmation=True,
+        # requires_action with next_action.redirect_to_url: 3-D Secure or a redirect method.
+        next_actions=frozenset({NextActionKind.THREE_D_SECURE, NextActionKind.REDIRECT}),
+        # Stripe deduplicates POSTs by Idempotency-Key (24 hours), so a call in doubt is re-sent.
+        idempotency_keys=True,
+        retrieve=True,
+        # A CardError carries the payment intent it declined.
+        declines_include_payment=True,
+        # Captures, cancels and refunds are answered with their outcome.
+        settles_later=False,
         # Stripe's presentment currencies depend on the account's country and payment method:
         # Stripe itself answers for those, unipay checks the minimums and zero-decimal rules.
         currencies=None,
@@ -142,63 +141,63 @@ class StripeProvider(Provider):
         mode = "live" if self.live else "test"
         return f"<StripeProvider {self.name!r} mode={mode} api_base={self.api_base!r}>"
 
-    # --- operations -----------------------------------------------------------------------------
+    # --- operations: one flow each, both faces ------------------------------------------------
 
-    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        return self._send(self._plan_create(request, ctx))
-
-    async def acreate_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        return await self._asend(self._plan_create(request, ctx))
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+        _check_token(request.payment_method)
+        intents = self.client.v1.payment_intents
+        params = mapping.create_params(request)
+        intent = yield from self._stripe(intents.create, intents.create_async, params, _keyed(ctx))
+        return self._read_payment(intent)
 
     def confirm_payment(
         self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return self._send(self._plan_confirm(provider_payment_id, request, ctx))
-
-    async def aconfirm_payment(
-        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return await self._asend(self._plan_confirm(provider_payment_id, request, ctx))
+    ) -> Flow[Payment]:
+        _check_token(request.payment_method)
+        intents = self.client.v1.payment_intents
+        params = mapping.confirm_params(request)
+        intent = yield from self._stripe(
+            intents.confirm, intents.confirm_async, provider_payment_id, params, _keyed(ctx)
+        )
+        return self._read_payment(intent)
 
     def capture_payment(
         self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment:
-        currency = self._currency(provider_payment_id, request.amount, ctx)
-        return self._send(self._plan_capture(provider_payment_id, request, ctx, currency))
-
-    async def acapture_payment(
-        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment:
-        currency = await self._acurrency(provider_payment_id, request.amount, ctx)
-        return await self._asend(self._plan_capture(provider_payment_id, request, ctx, currency))
+    ) -> Flow[Payment]:
+        currency = yield from self._currency(provider_payment_id, request.amount, ctx)
+        intents = self.client.v1.payment_intents
+        params = mapping.capture_params(request, currency)
+        intent = yield from self._stripe(
+            intents.capture, intents.capture_async, provider_payment_id, params, _keyed(ctx)
+        )
+        return self._read_payment(intent)
 
     def cancel_payment(
         self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return self._send(self._plan_cancel(provider_payment_id, request, ctx))
-
-    async def acancel_payment(
-        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return await self._asend(self._plan_cancel(provider_payment_id, request, ctx))
+    ) -> Flow[Payment]:
+        intents = self.client.v1.payment_intents
+        params = mapping.cancel_params(request)
+        intent = yield from self._stripe(
+            intents.cancel, intents.cancel_async, provider_payment_id, params, _keyed(ctx)
+        )
+        return self._read_payment(intent)
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund:
-        currency = self._currency(provider_payment_id, request.amount, ctx)
-        return self._send(self._plan_refund(provider_payment_id, request, ctx, currency))
+    ) -> Flow[Refund]:
+        currency = yield from self._currency(provider_payment_id, request.amount, ctx)
+        refunds = self.client.v1.refunds
+        params = mapping.refund_params(provider_payment_id, request, currency)
+        refund = yield from self._stripe(refunds.create, refunds.create_async, params, _keyed(ctx))
+        return mapping.refund_from_stripe(self.name, refund)
 
-    async def arefund_payment(
-        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund:
-        currency = await self._acurrency(provider_payment_id, request.amount, ctx)
-        return await self._asend(self._plan_refund(provider_payment_id, request, ctx, currency))
-
-    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        return self._send(self._plan_retrieve(provider_payment_id))
-
-    async def aretrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        return await self._asend(self._plan_retrieve(provider_payment_id))
+    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Flow[Payment]:
+        intents = self.client.v1.payment_intents
+        params = mapping.retrieve_params()
+        intent = yield from self._stripe(
+            intents.retrieve, intents.retrieve_async, provider_payment_id, params
+        )
+        return self._read_payment(intent)
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         return self._webhooks.verify(body, headers)
@@ -216,90 +215,46 @@ class StripeProvider(Provider):
         self._http.close()  # type: ignore[no-untyped-call]
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
-    # --- plans: what each operation sends, shared by both faces --------------------------------
+    # --- the one place the SDK is called ---------------------------------------------------
 
-    def _plan_create(self, request: CreatePaymentRequest, ctx: CallContext) -> _Plan[Payment]:
-        return self._intent_plan("create", (), mapping.create_params(request), ctx)
+    def _stripe(
+        self,
+        function: Callable[P, R],
+        afunction: Callable[P, Awaitable[R]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Flow[Mapping[str, Any]]:
+        """One SDK call as an effect (``function`` blocking, ``afunction`` its ``*_async``
+        twin), Stripe's errors as unipay's, the answer as the JSON Stripe sent."""
+        try:
+            answer = yield from call_either(function, afunction, *args, **kwargs)
+        except stripe.StripeError as error:
+            raise translate(
+                error, provider=self.name, redact=self._redact, payment_from=self._read_payment
+            ) from None
+        return _json_of(answer)
 
-    def _plan_confirm(
-        self, intent: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> _Plan[Payment]:
-        return self._intent_plan("confirm", (intent,), mapping.confirm_params(request), ctx)
+    def _currency(self, intent: str, amount: int | None, ctx: CallContext) -> Flow[str | None]:
+        """The payment's currency when a partial amount needs converting (ISK, MGA,
+        three-decimal): remembered from this process's calls, else retrieved once."""
+        if amount is None or intent in self._currencies:
+            return self._currencies.get(intent)
+        payment = yield from self.retrieve_payment(intent, ctx)
+        return payment.currency
 
-    def _plan_capture(
-        self, intent: str, request: CapturePaymentRequest, ctx: CallContext, currency: str | None
-    ) -> _Plan[Payment]:
-        params = mapping.capture_params(request, currency)
-        return self._intent_plan("capture", (intent,), params, ctx)
-
-    def _plan_cancel(
-        self, intent: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> _Plan[Payment]:
-        return self._intent_plan("cancel", (intent,), mapping.cancel_params(request), ctx)
-
-    def _plan_retrieve(self, intent: str) -> _Plan[Payment]:
-        return _Plan("payment_intents", "retrieve", (intent,), {"expand": mapping.EXPAND}, {},
-                     self._read_payment)  # fmt: skip
-
-    def _plan_refund(
-        self, intent: str, request: RefundPaymentRequest, ctx: CallContext, currency: str | None
-    ) -> _Plan[Refund]:
-        params = mapping.refund_params(intent, request, currency)
-        return _Plan("refunds", "create", (), params, _keyed(ctx), self._read_refund)
-
-    def _intent_plan(
-        self, method: str, args: tuple[str, ...], params: mapping.Params, ctx: CallContext
-    ) -> _Plan[Payment]:
-        return _Plan("payment_intents", method, args, params, _keyed(ctx), self._read_payment)
+    # --- helpers --------------------------------------------------------------------------------
 
     def _read_payment(self, intent: Mapping[str, Any]) -> Payment:
         payment = mapping.payment_from_intent(self.name, intent)
         self._remember(payment.provider_payment_id, payment.currency)
         return payment
 
-    def _read_refund(self, refund: Mapping[str, Any]) -> Refund:
-        return mapping.refund_from_stripe(self.name, refund)
-
-    # --- the two faces: the only code that differs between sync and async ----------------------
-
-    def _send(self, plan: _Plan[T]) -> T:
-        method = getattr(getattr(self.client.v1, plan.service), plan.method)
-        with self._translated():
-            answer = method(*plan.args, params=plan.params, options=plan.options)
-        return plan.read(_json_of(answer))
-
-    async def _asend(self, plan: _Plan[T]) -> T:
-        method = getattr(getattr(self.client.v1, plan.service), plan.method + "_async")
-        with self._translated():
-            answer = await method(*plan.args, params=plan.params, options=plan.options)
-        return plan.read(_json_of(answer))
-
-    def _currency(self, intent: str, amount: int | None, ctx: CallContext) -> str | None:
-        if amount is None or intent in self._currencies:
-            return self._currencies.get(intent)
-        return self.retrieve_payment(intent, ctx).currency
-
-    async def _acurrency(self, intent: str, amount: int | None, ctx: CallContext) -> str | None:
-        if amount is None or intent in self._currencies:
-            return self._currencies.get(intent)
-        return (await self.aretrieve_payment(intent, ctx)).currency
-
-    # --- helpers --------------------------------------------------------------------------------
-
     def _remember(self, intent: str, currency: str) -> None:
         """Currencies of recent payments: partial amounts need them (ISK, MGA, three-decimal)."""
         if len(self._currencies) >= _CURRENCY_MEMORY:
             self._currencies.clear()
         self._currencies[intent] = currency
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except stripe.StripeError as error:
-            raise translate(
-                error, provider=self.name, redact=self._redact, payment_from=self._read_payment
-            ) from None
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted key]") if self._secret else text
@@ -311,6 +266,18 @@ def _json_of(answer: stripe.StripeObject) -> Mapping[str, Any]:
     if response is not None and isinstance(response.data, Mapping):
         return response.data
     return answer.to_dict()
+
+
+def _check_token(token: str | None) -> None:
+    """Stripe takes PaymentMethod ids; anything else (a card token, a source, another provider's
+    token) is refused here, before a request, with a message that says what Stripe expects."""
+    if token is not None and not token.startswith("pm_"):
+        raise InvalidRequest(
+            "Stripe expects a PaymentMethod id (pm_...) as payment_method, from Stripe.js or "
+            "Stripe's mobile SDKs (test cards: pm_card_visa, pm_card_chargeDeclined, ...).",
+            param="payment_method",
+            code="invalid_payment_method",
+        )
 
 
 def _keyed(ctx: CallContext) -> stripe.RequestOptions:
