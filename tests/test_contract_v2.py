@@ -1,0 +1,366 @@
+"""The v2 provider contract, seen from the gateway: capabilities held to their word, at-most-once
+for providers without idempotency keys (lookup, OutcomeUnknown, reconcile), providers written
+as flows or as 0.1's plain methods, and hooks and handlers off the event loop on both faces."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+import unipay
+from unipay import AsyncGateway, Gateway
+from unipay._flow import Flow, arun, call, run
+from unipay.errors import (
+    InvalidRequest,
+    OutcomeUnknown,
+    PaymentDeclined,
+    ProviderUnavailable,
+    UnsupportedOperation,
+)
+from unipay.idempotency import ATTEMPT_SCOPE, OPERATION_SCOPE, IdempotencyPolicy, fingerprint
+from unipay.models import (
+    CreatePaymentRequest,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundPaymentRequest,
+    RefundStatus,
+    WebhookEvent,
+    WebhookEventType,
+    parse_request,
+)
+from unipay.provider import CallContext, Capabilities, Provider
+from unipay.storage import MemoryStore
+from unipay.testing.faces import Face
+from unipay.testing.processor import ProcessorError, ProcessorPayment, ReferenceProcessor
+from unipay.webhooks.delivery import DeliveryContext, Handlers, Outcome, deliver
+
+CHARGE: dict[str, Any] = {"provider": "keyless", "amount": 1000, "currency": "EUR"}
+
+
+def _payment(name: str, paid: ProcessorPayment) -> Payment:
+    return Payment(
+        provider=name,
+        provider_payment_id=paid.id,
+        status=PaymentStatus(paid.status),
+        amount=paid.amount,
+        currency=paid.currency,
+        amount_received=paid.amount_received,
+        decline_code=paid.decline_code,
+    )
+
+
+class Keyless(Provider):
+    """A provider that honours no idempotency key, on a reference processor; ``fail`` makes the
+    next calls raise a transient error after (``"after"``) or before (``"before"``) acting."""
+
+    def __init__(self, *, lookup: bool) -> None:
+        self.name = "keyless"
+        self.capabilities = Capabilities(
+            confirmation=False, idempotency_keys=False, lookup_by_reference=lookup, retrieve=False
+        )
+        self.processor = ReferenceProcessor(idempotency_keys=False)
+        self.fail: list[str] = []
+        self.lookup_fails = False
+
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+        when = self.fail.pop(0) if self.fail else None
+        if when == "before":
+            raise ProviderUnavailable("timed out before the processor acted", provider=self.name)
+        try:
+            paid = yield from call(
+                self.processor.create,
+                request.amount,
+                request.currency,
+                payment_method=request.payment_method or "tok_ok",
+                reference=ctx.reference,
+            )
+        except ProcessorError as error:
+            raise PaymentDeclined(
+                error.message, decline_code=error.decline_code or error.code
+            ) from None
+        if when == "after":
+            raise ProviderUnavailable("timed out after the processor acted", provider=self.name)
+        return _payment(self.name, paid)
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Flow[Refund]:
+        refund = yield from call(self.processor.refund, provider_payment_id, request.amount)
+        return Refund(
+            provider=self.name,
+            provider_refund_id=refund.id,
+            payment_id=f"{self.name}:{provider_payment_id}",
+            amount=refund.amount,
+            currency="EUR",
+            status=RefundStatus(refund.status),
+        )
+
+    def lookup(
+        self, operation: str, provider_payment_id: str | None, ctx: CallContext
+    ) -> Flow[Payment | Refund | None]:
+        if self.lookup_fails:
+            raise ProviderUnavailable("lookup timed out", provider=self.name)
+        found = yield from call(self.processor.find_by_reference, ctx.reference)
+        return None if found is None else _payment(self.name, found)
+
+
+@pytest.fixture(params=["Gateway", "AsyncGateway"])
+def face_of(request: pytest.FixtureRequest) -> Any:
+    def make(provider: Provider, **kwargs: Any) -> Face:
+        kind = Gateway if request.param == "Gateway" else AsyncGateway
+        return Face(kind(providers=[provider], load_installed=False, **kwargs))
+
+    return make
+
+
+# --- at most once without idempotency keys -------------------------------------------------------
+
+
+async def test_a_call_in_doubt_is_not_resent_without_a_lookup(face_of: Any) -> None:
+    keyless = Keyless(lookup=False)
+    face = face_of(keyless)
+    keyless.fail = ["after", "after"]
+    with pytest.raises(OutcomeUnknown) as unknown:
+        await face("create_payment", idempotency_key="order-1", **CHARGE)
+    assert not unknown.value.retriable
+    assert "reconcile" in unknown.value.message
+    # Retrying the key replays the doubt; the provider was called once, never again.
+    with pytest.raises(OutcomeUnknown):
+        await face("create_payment", idempotency_key="order-1", **CHARGE)
+    assert keyless.processor.calls["create"] == 1
+    with pytest.raises(UnsupportedOperation, match="dashboard"):
+        await face("reconcile", "order-1")
+
+
+async def test_a_call_in_doubt_is_looked_up_by_its_reference(face_of: Any) -> None:
+    keyless = Keyless(lookup=True)
+    face = face_of(keyless)
+    keyless.fail = ["after"]
+    payment = await face("create_payment", idempotency_key="order-2", **CHARGE)
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert keyless.processor.calls["create"] == 1
+    again = await face("create_payment", idempotency_key="order-2", **CHARGE)
+    assert (again.id, again.replayed) == (payment.id, True)
+    assert keyless.processor.calls["create"] == 1
+
+
+async def test_a_call_that_never_acted_is_sent_again_after_the_lookup(face_of: Any) -> None:
+    keyless = Keyless(lookup=True)
+    face = face_of(keyless, retry=unipay.RetryPolicy(attempts=2, base_delay=0))
+    keyless.fail = ["before"]
+    payment = await face("create_payment", idempotency_key="order-3", **CHARGE)
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert keyless.processor.calls["create"] == 1  # the first attempt never reached it
+
+
+async def test_reconcile_settles_an_unknown_outcome_from_the_provider(face_of: Any) -> None:
+    keyless = Keyless(lookup=True)
+    face = face_of(keyless)
+    keyless.fail, keyless.lookup_fails = ["after"], True
+    with pytest.raises(OutcomeUnknown):
+        await face("create_payment", idempotency_key="order-4", **CHARGE)
+    keyless.lookup_fails = False
+    settled = await face("reconcile", "order-4")
+    assert isinstance(settled, Payment) and settled.status is PaymentStatus.SUCCEEDED
+    # From now on the key replays what reconcile found; the provider acted once.
+    replay = await face("create_payment", idempotency_key="order-4", **CHARGE)
+    assert replay.id == settled.id and replay.replayed
+    assert keyless.processor.calls["create"] == 1
+    assert (await face("stored_payment", settled.id)) is not None
+
+
+async def test_reconcile_of_a_call_the_provider_never_saw(face_of: Any) -> None:
+    keyless = Keyless(lookup=True)
+    face = face_of(keyless, retry=unipay.RetryPolicy(attempts=1))
+    keyless.fail, keyless.lookup_fails = ["before"], True
+    with pytest.raises(OutcomeUnknown):
+        await face("create_payment", idempotency_key="order-5", **CHARGE)
+    keyless.lookup_fails = False
+    with pytest.raises(InvalidRequest, match="never acted"):
+        await face("reconcile", "order-5")
+    with pytest.raises(InvalidRequest, match="new key"):
+        await face("create_payment", idempotency_key="order-5", **CHARGE)
+    assert keyless.processor.calls["create"] == 0
+
+
+async def test_a_takeover_after_a_crash_mid_call_looks_up_instead_of_resending(
+    face_of: Any,
+) -> None:
+    """A holder that died after its provider call began left its lease and the attempt marker:
+    the caller that takes the key over must find the payment, not create a second one."""
+    keyless = Keyless(lookup=True)
+    store = MemoryStore()
+    face = face_of(keyless, store=store, idempotency=IdempotencyPolicy(lock_timeout=0.2))
+    request = parse_request(CreatePaymentRequest, CHARGE)
+    print_ = fingerprint("create_payment", "keyless", None, request)
+    store.claim(OPERATION_SCOPE, "order-6", print_, lease=0.05, retention=60)
+    marker = store.claim(ATTEMPT_SCOPE, "order-6", ATTEMPT_SCOPE, lease=60, retention=60)
+    assert marker.token is not None
+    store.complete(ATTEMPT_SCOPE, "order-6", marker.token, "{}")
+    from unipay.gateway import _reference  # the dead holder sent this reference
+
+    keyless.processor.create(1000, "EUR", payment_method="tok_ok", reference=_reference("order-6"))
+    time.sleep(0.1)
+    payment = await face("create_payment", idempotency_key="order-6", **CHARGE)
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert keyless.processor.calls["create"] == 1
+
+
+async def test_a_decline_without_a_payment_is_stored_and_replayed(face_of: Any) -> None:
+    keyless = Keyless(lookup=False)
+    face = face_of(keyless)
+    with pytest.raises(PaymentDeclined) as declined:
+        await face("create_payment", payment_method="tok_decline", idempotency_key="d", **CHARGE)
+    assert declined.value.payment is None
+    with pytest.raises(PaymentDeclined):
+        await face("create_payment", payment_method="tok_decline", idempotency_key="d", **CHARGE)
+    assert keyless.processor.calls["create"] == 1
+
+
+# --- capabilities are held to their word ---------------------------------------------------------
+
+
+async def test_what_the_capabilities_rule_out_never_reaches_the_provider(face_of: Any) -> None:
+    keyless = Keyless(lookup=False)
+    face = face_of(keyless)
+    with pytest.raises(UnsupportedOperation, match="confirm step"):
+        await face("create_payment", confirm=False, **CHARGE)
+    with pytest.raises(UnsupportedOperation, match="confirm step"):
+        await face("confirm_payment", "keyless:pay_1")
+    with pytest.raises(UnsupportedOperation, match="stored_payment"):
+        await face("retrieve_payment", "keyless:pay_1")
+    with pytest.raises(UnsupportedOperation, match="manual capture"):
+        await face("capture_payment", "keyless:pay_1")
+    assert sum(keyless.processor.calls.values()) == 0
+
+
+async def test_the_core_accepts_any_providers_token_format(face_of: Any) -> None:
+    face = face_of(Keyless(lookup=False))
+    payment = await face("create_payment", payment_method="tokencc_bc_4t6n6s", **CHARGE)
+    assert payment.status is PaymentStatus.SUCCEEDED
+
+
+# --- 0.1 providers: plain methods keep working, off the event loop -------------------------------
+
+
+class Plain(Provider):
+    """0.1's shape: plain methods, one native async twin."""
+
+    name = "plain"
+    capabilities = Capabilities(confirmation=False)
+
+    def __init__(self) -> None:
+        self.threads: list[bool] = []
+
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
+        self.threads.append(_on_event_loop())
+        return Payment(
+            provider="plain",
+            provider_payment_id="p1",
+            status=PaymentStatus.SUCCEEDED,
+            amount=request.amount,
+            currency=request.currency,
+        )
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Refund:
+        raise AssertionError("the async twin is awaited instead")
+
+    async def arefund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Refund:
+        self.threads.append(_on_event_loop())
+        return Refund(
+            provider="plain",
+            provider_refund_id="r1",
+            payment_id="plain:p1",
+            amount=request.amount or 1,
+            currency="USD",
+            status=RefundStatus.SUCCEEDED,
+        )
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def test_a_01_provider_runs_off_the_loop_and_its_twin_is_awaited() -> None:
+    plain = Plain()
+    async with AsyncGateway(providers=[plain], load_installed=False) as gateway:
+        await gateway.create_payment(provider="plain", amount=100, currency="USD")
+        await gateway.refund_payment("plain:p1")
+    assert plain.threads == [False, True]
+
+
+def test_a_01_provider_on_the_sync_face() -> None:
+    plain = Plain()
+    with Gateway(providers=[plain], load_installed=False) as gateway:
+        payment = gateway.create_payment(provider="plain", amount=100, currency="USD")
+    assert payment.status is PaymentStatus.SUCCEEDED and plain.threads == [False]
+
+
+# --- hooks and handlers: never blocking the event loop, working on both faces --------------------
+
+
+class BlockingHooks:
+    def __init__(self) -> None:
+        self.on_loop: list[bool] = []
+
+    @unipay.hookimpl
+    def unipay_before_operation(self) -> None:
+        self.on_loop.append(_on_event_loop())
+        time.sleep(0.01)  # a database write, say
+
+    @unipay.hookimpl
+    def unipay_after_operation(self) -> None:
+        self.on_loop.append(_on_event_loop())
+
+
+async def test_a_blocking_hook_does_not_run_on_the_event_loop() -> None:
+    hooks = BlockingHooks()
+    async with AsyncGateway(
+        providers=[Keyless(lookup=False)], plugins=[hooks], load_installed=False
+    ) as gateway:
+        await gateway.create_payment(**CHARGE)
+    assert hooks.on_loop == [False, False]
+
+
+def _signed_delivery() -> tuple[Provider, bytes, dict[str, str]]:
+    class Signed(Keyless):
+        capabilities = Capabilities(webhooks=True)
+
+        def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+            return WebhookEvent(
+                id=body.decode(),
+                provider="keyless",
+                type=WebhookEventType.PAYMENT_SUCCEEDED,
+                provider_type="paid",
+            )
+
+    return Signed(lookup=False), b"evt_1", {}
+
+
+@pytest.mark.parametrize("faced", ["sync", "async"])
+def test_webhook_handlers_are_dispatched_on_both_faces(faced: str) -> None:
+    """The delivery flow once named a ``dispatch`` that only existed as ``adispatch``: the sync
+    runner raised AttributeError. Typed effects make that a mypy error; this runs both faces."""
+    seen: list[tuple[str, bool]] = []
+    pm = Gateway(load_installed=False).plugin_manager
+    handlers = Handlers(pm)
+    handlers.add("*", lambda event: seen.append((event.id, _on_event_loop())))
+    ctx = DeliveryContext(MemoryStore(), handlers, lock_timeout=5, retention=60)
+    provider, body, headers = _signed_delivery()
+    flow = deliver(ctx, provider, body, headers)
+    delivered = run(flow) if faced == "sync" else asyncio.run(arun(flow))
+    assert delivered.outcome is Outcome.PROCESSED
+    assert seen == [("evt_1", False)]
