@@ -16,7 +16,7 @@ from unipay.errors import ProviderNotConfigured
 from unipay.gateway import AsyncGateway
 from unipay_mock import MockProvider
 
-COMMANDS = ("providers", "demo", "serve", "webhooks", "store")
+COMMANDS = ("providers", "demo", "serve", "webhooks", "store", "reconcile")
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -364,3 +364,29 @@ def test_webhook_handlers_are_dispatched_on_both_faces(faced: str) -> None:
     delivered = run(flow) if faced == "sync" else asyncio.run(arun(flow))
     assert delivered.outcome is Outcome.PROCESSED
     assert seen == [("evt_1", False)]
+
+
+def test_unipay_reconcile_settles_keys_from_the_command_line(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unipay import cli
+
+    url = f"sqlite:///{tmp_path / 'unipay.db'}"
+    keyless = Keyless(lookup=True)
+    keyless.fail, keyless.lookup_fails = ["after"], True
+    gateway = Gateway(store=url, providers=[keyless], load_installed=False)
+    with gateway, pytest.raises(OutcomeUnknown):
+        gateway.create_payment(idempotency_key="order-7", **CHARGE)
+    keyless.lookup_fails = False
+    # The command's gateway is the installed providers' one; this test's provider is not
+    # installed, so hand it in.
+    monkeypatch.setattr(
+        cli,
+        "Gateway",
+        lambda **kwargs: Gateway(providers=[keyless], load_installed=False, **kwargs),
+    )
+    assert cli.main(["reconcile", "--url", url, "order-7", "never-used"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("order-7: payment keyless:pay_") and out[0].endswith("(succeeded)")
+    assert out[1].startswith("never-used: not settled: No call with idempotency key")
+    assert keyless.processor.calls["create"] == 1

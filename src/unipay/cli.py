@@ -34,6 +34,7 @@ commands:
   unipay serve              run the sandbox REST API with /docs (needs unipay[server])
   unipay webhooks sign P    print a signed test webhook delivery as a curl command
   unipay store init|purge   create a SQL store's tables / delete expired idempotency keys
+  unipay reconcile KEY...   settle calls whose outcome is unknown (OutcomeUnknown) from the provider
 
 Run "unipay COMMAND --help" for a command's options."""
 
@@ -322,6 +323,21 @@ def _store_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    """Settle each key's unknown outcome from its provider; exit 1 if any stays unsettled."""
+    unsettled = 0
+    with Gateway(store=args.url) as gateway:
+        for key in args.keys:
+            try:
+                result = gateway.reconcile(key)
+            except UnipayError as error:
+                unsettled += 1
+                print(f"{key}: not settled: {error.message}")
+                continue
+            print(f"{key}: {type(result).__name__.lower()} {result.id} ({result.status.value})")
+    return 1 if unsettled else 0
+
+
 def _add_webhook_and_store_commands(commands: argparse._SubParsersAction[Any]) -> None:
     webhooks = commands.add_parser("webhooks", help="test webhook endpoints")
     webhook_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
@@ -357,6 +373,13 @@ def _add_webhook_and_store_commands(commands: argparse._SubParsersAction[Any]) -
         "--batch-size", type=int, default=1000, help="rows per transaction (default 1000)"
     )
     purge.set_defaults(run=_store_purge)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="settle calls whose outcome is unknown, from their provider"
+    )
+    reconcile.add_argument("keys", nargs="+", metavar="KEY", help="idempotency keys to settle")
+    reconcile.add_argument("--url", required=True, help="the store's URL, e.g. sqlite:///unipay.db")
+    reconcile.set_defaults(run=_reconcile)
 
 
 def build_parser() -> argparse.ArgumentParser:
