@@ -294,6 +294,7 @@ def _on_event_loop() -> bool:
     return True
 
 
+@pytest.mark.filterwarnings("ignore:.*plain method:DeprecationWarning")
 async def test_a_01_provider_runs_off_the_loop_and_its_twin_is_awaited() -> None:
     plain = Plain()
     async with AsyncGateway(providers=[plain], load_installed=False) as gateway:
@@ -302,6 +303,7 @@ async def test_a_01_provider_runs_off_the_loop_and_its_twin_is_awaited() -> None
     assert plain.threads == [False, True]
 
 
+@pytest.mark.filterwarnings("ignore:.*plain method:DeprecationWarning")
 def test_a_01_provider_on_the_sync_face() -> None:
     plain = Plain()
     with Gateway(providers=[plain], load_installed=False) as gateway:
@@ -390,3 +392,13 @@ def test_unipay_reconcile_settles_keys_from_the_command_line(
     assert out[0].startswith("order-7: payment keyless:pay_") and out[0].endswith("(succeeded)")
     assert out[1].startswith("never-used: not settled: No call with idempotency key")
     assert keyless.processor.calls["create"] == 1
+
+
+def test_a_01_provider_is_told_once_how_to_migrate() -> None:
+    class Legacy(Plain):
+        def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
+            return super().create_payment(request, ctx)
+
+    gateway = Gateway(providers=[Legacy()], load_installed=False)
+    with pytest.warns(DeprecationWarning, match=r"Legacy\.create_payment is a plain method"):
+        gateway.create_payment(provider="plain", amount=100, currency="USD")

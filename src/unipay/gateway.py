@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -737,6 +738,14 @@ def _writes_flows(method: Any) -> bool:
     known = _FLOW_METHODS.get(function)
     if known is None:
         known = _FLOW_METHODS[function] = inspect.isgeneratorfunction(function)
+        if not known and function.__qualname__.split(".")[0] != Provider.__name__:
+            warnings.warn(
+                f"{function.__qualname__} is a plain method, the 0.1 provider contract: it "
+                "keeps working, but write it as a flow to serve both faces from one method "
+                "(docs/plugins/writing-a-provider.md, migrating a 0.1 provider).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
     return known
 
 
