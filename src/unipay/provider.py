@@ -10,7 +10,9 @@ once, as a flow: a generator that yields its I/O as effects and returns the resu
 `Gateway` performs the effects with blocking calls and `AsyncGateway` with awaited ones
 ([`HttpClient`][unipay.http.HttpClient] sends with an ``httpx.Client`` or an
 ``httpx.AsyncClient``), so one method serves both faces. A provider built on a synchronous SDK
-yields ``call(sdk_function, ...)``, which the async face runs in a worker thread.
+yields ``call(sdk_function, ...)``, which the async face runs in a worker thread, or
+``call_either(sdk_function, sdk_function_async, ...)`` to await the SDK's own async twin.
+``Flow``, ``Sleep``, ``call`` and ``call_either`` are importable from here.
 
 0.1's plain methods (``def create_payment(...) -> Payment``, with an optional ``async def
 acreate_payment``) still work: the gateway calls the plain method, in a worker thread on the async
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias, TypeVar
 
-from unipay._flow import Flow
+from unipay._flow import Flow, Sleep, call, call_either
 from unipay.errors import InvalidRequest, UnsupportedOperation
 from unipay.models import (
     CancelPaymentRequest,
@@ -40,6 +42,18 @@ from unipay.models import (
     WebhookEventType,
 )
 from unipay.money import MAX_AMOUNT, format_amount
+
+__all__ = [
+    "Answer",
+    "CallContext",
+    "Capabilities",
+    "Flow",
+    "NextActionKind",
+    "Provider",
+    "Sleep",
+    "call",
+    "call_either",
+]
 
 T = TypeVar("T")
 #: What an operation returns: a flow (0.2), or the result itself (0.1's plain methods).
