@@ -76,7 +76,7 @@ class Keyless(Provider):
                 self.processor.create,
                 request.amount,
                 request.currency,
-                payment_method=request.payment_method or "tok_ok",
+                payment_method=self.token(request.payment_method, prefixes=("tok",)) or "tok_ok",
                 reference=ctx.reference,
             )
         except ProcessorError as error:
@@ -402,3 +402,61 @@ def test_a_01_provider_is_told_once_how_to_migrate() -> None:
     gateway = Gateway(providers=[Legacy()], load_installed=False)
     with pytest.warns(DeprecationWarning, match=r"Legacy\.create_payment is a plain method"):
         gateway.create_payment(provider="plain", amount=100, currency="USD")
+
+
+# --- payment methods: any token, or a structured object, never card data -------------------------
+
+
+DROP_IN = {
+    "type": "scheme",
+    "encryptedCardNumber": "adyenjs_0_1_25$XYZ",
+    "encryptedExpiryMonth": "adyenjs_0_1_25$MM",
+    "encryptedSecurityCode": "adyenjs_0_1_25$CVC",
+    "holderName": "J. Smith",
+}
+
+
+def test_a_structured_payment_method_passes_the_core_sorted() -> None:
+    request = parse_request(
+        CreatePaymentRequest, {**CHARGE, "payment_method": dict(reversed(DROP_IN.items()))}
+    )
+    assert request.payment_method == DROP_IN
+    assert list(request.payment_method) == sorted(DROP_IN)
+    reordered = parse_request(CreatePaymentRequest, {**CHARGE, "payment_method": DROP_IN})
+    assert fingerprint("create_payment", "x", None, request) == fingerprint(
+        "create_payment", "x", None, reordered
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "problem"),
+    [
+        ({"type": "scheme", "number": "4111111111111111", "cvc": "737"}, "'number' field"),
+        ({"type": "scheme", "card": {"cvc": "123"}}, "'cvc' field"),
+        ({"type": "scheme", "note": "4111 1111 1111 1111"}, "card number"),
+        ({"type": "scheme", "list": [{"deep": "4000056655665556"}]}, "card number"),
+        ({}, "empty"),
+        ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "nested deeper"),
+    ],
+)
+def test_card_data_in_a_structured_payment_method_is_refused(
+    method: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=problem) as refused:
+        parse_request(CreatePaymentRequest, {**CHARGE, "payment_method": method})
+    assert refused.value.param == "payment_method"
+    assert "4111" not in str(refused.value) and "4000" not in str(refused.value)
+
+
+async def test_a_provider_refuses_what_it_does_not_take(face_of: Any) -> None:
+    class Picky(Keyless):
+        def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+            self.token(request.payment_method, prefixes=("tok_",))
+            return (yield from super().create_payment(request, ctx))
+
+    face = face_of(Picky(lookup=False))
+    for method in ("pm_card_visa", DROP_IN):
+        with pytest.raises(InvalidRequest, match="starting with 'tok_'") as refused:
+            await face("create_payment", payment_method=method, **CHARGE)
+        assert refused.value.param == "payment_method"
+    assert (await face("create_payment", payment_method="tok_ok", **CHARGE)).amount == 1000

@@ -124,7 +124,7 @@ class _GatewayCore:
         provider: str,
         amount: int,
         currency: str,
-        payment_method: str | None = None,
+        payment_method: str | Mapping[str, Any] | None = None,
         customer_email: str | None = None,
         capture_method: CaptureMethod | str = CaptureMethod.AUTOMATIC,
         confirm: bool = True,
@@ -168,7 +168,7 @@ class _GatewayCore:
         self,
         payment_id: str,
         *,
-        payment_method: str | None = None,
+        payment_method: str | Mapping[str, Any] | None = None,
         return_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Flow[Payment]:

@@ -6,6 +6,7 @@ Statuses follow Stripe's payment intents. Amounts are integers in minor units (s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -116,7 +117,7 @@ def looks_like_card_number(text: str) -> bool:
 
 _CARD_REFUSED = (
     "looks like a card number, and card data is refused in every field (PCI DSS); collect "
-    "cards with the provider's client-side SDK and pass its payment-method token (pm_...)"
+    "cards with the provider's client-side SDK and pass its payment-method token"
 )
 
 
@@ -160,6 +161,47 @@ def _check_payment_method(token: str) -> str:
     return token
 
 
+#: Keys under which a structured payment method would carry raw card data (Adyen's names for it,
+#: and the common ones): a client component sends ``encryptedCardNumber`` and the like instead.
+_RAW_CARD_KEYS = frozenset({"number", "cardnumber", "cvc", "cvv", "cvv2", "securitycode"})
+STRUCTURED_METHOD_MAX_BYTES = 16_384
+_STRUCTURED_MAX_DEPTH = 5
+
+
+def _check_structured_method(method: dict[str, Any]) -> dict[str, Any]:
+    """A provider's structured payment method (what Adyen's Drop-in hands the server): refused
+    when it holds raw card data anywhere, else returned with its keys sorted at every level, so a
+    request's JSON stays canonical for the idempotency fingerprint."""
+
+    def walk(value: Any, depth: int) -> Any:
+        if depth > _STRUCTURED_MAX_DEPTH:
+            raise ValueError(f"is nested deeper than {_STRUCTURED_MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str) or looks_like_card_number(key):
+                    raise ValueError("has a key that is not a plain name")
+                if key.lower().replace("_", "") in _RAW_CARD_KEYS:
+                    raise ValueError(
+                        f"has a {key!r} field: raw card data is refused (PCI DSS); pass what the "
+                        "provider's client component produced (its encrypted fields)"
+                    )
+            return {key: walk(value[key], depth + 1) for key in sorted(value)}
+        if isinstance(value, list):
+            return [walk(item, depth + 1) for item in value]
+        if isinstance(value, str) and looks_like_card_number(value):
+            raise ValueError(_CARD_REFUSED)
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        raise ValueError(f"holds a {type(value).__name__}; only JSON values are accepted")
+
+    checked: dict[str, Any] = walk(method, 1)
+    if not checked:
+        raise ValueError("is empty")
+    if len(json.dumps(checked, separators=(",", ":"))) > STRUCTURED_METHOD_MAX_BYTES:
+        raise ValueError(f"is larger than {STRUCTURED_METHOD_MAX_BYTES} bytes of JSON")
+    return checked
+
+
 def _check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     if len(metadata) > METADATA_MAX_KEYS:
         raise ValueError(f"at most {METADATA_MAX_KEYS} keys, got {len(metadata)}")
@@ -201,6 +243,21 @@ Line = Annotated[str, Strict(), AfterValidator(_FreeText(prose=False))]
 #: Caller prose (a description): no card number; tabs and line breaks are its only controls.
 Prose = Annotated[str, Strict(), AfterValidator(_FreeText(prose=True))]
 PaymentMethodToken = Annotated[str, Strict(), AfterValidator(_check_payment_method)]
+#: A provider's structured payment method, e.g. the ``paymentMethod`` object Adyen's Drop-in
+#: produces (``{"type": "scheme", "encryptedCardNumber": "...", ...}``); only providers that take
+#: one accept it (see the provider's page).
+StructuredPaymentMethod = dict[str, Any]
+
+
+def _check_any_method(method: str | StructuredPaymentMethod) -> str | StructuredPaymentMethod:
+    if isinstance(method, str):
+        return _check_payment_method(method)
+    return _check_structured_method(method)
+
+
+PaymentMethod = Annotated[
+    Annotated[str, Strict()] | StructuredPaymentMethod, AfterValidator(_check_any_method)
+]
 Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
 Email = Annotated[Line, AfterValidator(_check_email)]
 ProviderName = Annotated[str, Strict(), AfterValidator(_check_provider_name)]
@@ -420,9 +477,10 @@ _RETURN_URL = (
     "redirect (see Payment.next_action); up to 2048 characters."
 )
 _PAYMENT_METHOD = (
-    "The provider's token for how the customer pays: Stripe's pm_..., or the mock's test "
-    "tokens such as pm_card_visa. Raw card numbers are refused: collect cards with the "
-    "provider's own client-side tools."
+    "How the customer pays, as the provider's client-side tools produced it: a token string "
+    "(Stripe's pm_..., the mock's pm_card_visa, a stored payment method id) or, for providers "
+    "that take one, a structured object (Adyen Drop-in's paymentMethod). Raw card numbers are "
+    "refused in either form."
 )
 
 
@@ -440,7 +498,7 @@ class CreatePaymentRequest(_Request):
     currency: Currency = Field(
         description="ISO 4217 code such as 'USD' (lower case is accepted and upper-cased)."
     )
-    payment_method: PaymentMethodToken | None = Field(
+    payment_method: PaymentMethod | None = Field(
         None, description=_PAYMENT_METHOD + " Optional if confirm is False."
     )
     customer_email: Email | None = Field(
@@ -469,7 +527,7 @@ class CreatePaymentRequest(_Request):
 class ConfirmPaymentRequest(_Request):
     """The fields of Gateway.confirm_payment: attempt a payment created with confirm=False."""
 
-    payment_method: PaymentMethodToken | None = Field(
+    payment_method: PaymentMethod | None = Field(
         None, description=_PAYMENT_METHOD + " Optional if the payment already has one."
     )
     return_url: Annotated[Line, Field(max_length=2048)] | None = Field(

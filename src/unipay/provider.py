@@ -38,6 +38,7 @@ from unipay.models import (
     Payment,
     Refund,
     RefundPaymentRequest,
+    StructuredPaymentMethod,
     WebhookEvent,
     WebhookEventType,
 )
@@ -201,6 +202,23 @@ class Provider(ABC):
         if the provider never acted on it. ``provider_payment_id`` is None for
         ``create_payment``."""
         raise self._lacks("lookup")
+
+    def token(
+        self, payment_method: str | StructuredPaymentMethod | None, *, prefixes: tuple[str, ...]
+    ) -> str | None:
+        """``payment_method`` if it is one of this provider's tokens (it starts with one of
+        ``prefixes``), None if absent; else ``InvalidRequest`` saying what the provider takes.
+        The core checks no format (any provider's token passes it): this is each provider's."""
+        if payment_method is None or (
+            isinstance(payment_method, str) and payment_method.startswith(prefixes)
+        ):
+            return payment_method
+        kind = "a structured payment method" if isinstance(payment_method, dict) else "this token"
+        raise InvalidRequest(
+            f"Provider {self.name!r} does not take {kind}: pass its payment-method token, "
+            f"starting with {' or '.join(repr(p) for p in prefixes)}.",
+            param="payment_method",
+        )
 
     def _lacks(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(
