@@ -6,7 +6,7 @@ import pytest
 
 from unipay.models import Payment
 from unipay.testing.provider import ProviderConformance, SignedDelivery
-from unipay_mock import Ledger, MockProvider
+from unipay_mock import MockProvider
 from unipay_mock.webhooks import build_delivery, payment_event
 
 WEBHOOK_SECRET = "whsec_" + "bW9jay13ZWJob29rLXNlY3JldA=="
@@ -15,8 +15,7 @@ WEBHOOK_SECRET = "whsec_" + "bW9jay13ZWJob29rLXNlY3JldA=="
 class TestMockConformance(ProviderConformance):
     @pytest.fixture
     def provider(self) -> MockProvider:
-        # A private ledger per test: no state leaks between tests through the shared one.
-        return MockProvider(ledger=Ledger(), webhook_secret=WEBHOOK_SECRET)
+        return MockProvider(webhook_secret=WEBHOOK_SECRET)  # its own books: nothing leaks
 
     @pytest.fixture
     def signed_delivery(self) -> SignedDelivery:

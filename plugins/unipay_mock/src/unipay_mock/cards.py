@@ -46,3 +46,11 @@ DECLINE_MESSAGES: dict[str, str] = {
 
 def known(token: str) -> bool:
     return token in SUCCEEDING or token in DECLINES or token == AUTHENTICATION_REQUIRED
+
+
+def describe() -> str:
+    """The accepted tokens, for the error an unknown one gets: the mock checks its own tokens."""
+    return (
+        f"{', '.join(sorted(SUCCEEDING))} (succeed); {', '.join(DECLINES)} (decline); "
+        f"{AUTHENTICATION_REQUIRED} (3-D Secure)"
+    )

@@ -1,7 +1,9 @@
 """The mock's own books: its payments, refunds and the idempotency keys it was sent.
 
-They live in SQLite so that several processes pointed at one file (``UNIPAY_MOCK_LEDGER``) see one
-provider, as they would see Stripe: crash and concurrency tests count charges there. The stdlib
+Each mock keeps private books in memory unless it is given a file: they live in SQLite so that
+several processes pointed at one file (``UNIPAY_MOCK_LEDGER``, or the file ``unipay serve`` keeps
+beside its store) see one provider that outlives a restart, as they would see Stripe: crash and
+concurrency tests count charges there. The stdlib
 ``sqlite3`` module is enough for a test double; each operation is one ``BEGIN IMMEDIATE``
 transaction, which serialises writers across processes.
 """
@@ -55,7 +57,8 @@ class Ledger:
 
     @classmethod
     def shared(cls, path: str = ":memory:") -> Ledger:
-        """One ledger per path and process: every mock instance sees the same provider."""
+        """One ledger per file and process: every mock naming the file sees the same provider.
+        (``:memory:`` here would be one process-wide in-memory ledger: pass a `Ledger` instead.)"""
         with _shared_lock:
             if path not in _shared:
                 _shared[path] = cls(path)

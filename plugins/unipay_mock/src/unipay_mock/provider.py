@@ -3,21 +3,24 @@
 It enforces Stripe's state machine, honours idempotency keys like Stripe (same key and parameters:
 the same result and no second charge; same key, other parameters: an error), and can be told to
 add latency and to fail transiently, before or after it has done the work.
+
+Each operation is one flow (`unipay.provider`): its latency is a ``Sleep`` effect and its work on
+the books one ``call`` effect, so the same method serves `Gateway` and `AsyncGateway`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from unipay._flow import Flow, Sleep, call
 from unipay.errors import (
     IdempotencyKeyReused,
     InvalidPaymentState,
@@ -43,14 +46,13 @@ from unipay.models import (
     WebhookEventType,
     payment_id,
 )
-from unipay.provider import CallContext, Capabilities, Provider
-
-OPERATIONS = ("create_payment", "confirm_payment", "capture_payment", "cancel_payment", "refund_payment", "retrieve_payment")
+from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
 from unipay.webhooks.signatures import parse_secrets
 from unipay_mock import cards, webhooks
 from unipay_mock.ledger import Ledger
 
 Outcome = Payment | Refund | PaymentDeclined
+_KindT = TypeVar("_KindT", Payment, Refund)
 
 _CONFIRMABLE = {
     PaymentStatus.REQUIRES_PAYMENT_METHOD,
@@ -61,7 +63,8 @@ _CANCELABLE = _CONFIRMABLE | {PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.PROC
 
 
 class MockProvider(Provider):
-    """A provider double. ``ledger`` is a SQLite path shared by every process that names it."""
+    """A provider double. Its books (``ledger``) are its own, in memory, unless it is given a
+    `Ledger` or a SQLite file to share: every mock and process naming one file sees one provider."""
 
     capabilities = Capabilities(
         manual_capture=True,
@@ -70,6 +73,13 @@ class MockProvider(Provider):
         multiple_refunds=True,
         cancel=True,
         webhooks=True,
+        confirmation=True,
+        # Its one action is 3-D Secure, shown as a redirect to the bank's page; it has no
+        # redirect payment methods (a wallet, a bank) of the kind REDIRECT stands for.
+        next_actions=frozenset({NextActionKind.THREE_D_SECURE}),
+        idempotency_keys=True,
+        retrieve=True,
+        declines_include_payment=True,
     )
 
     def __init__(
@@ -84,7 +94,8 @@ class MockProvider(Provider):
         key_retention: float = 24 * 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``webhook_secret``: ``whsec_...`` secret(s) deliveries must be signed with; several
+        """``ledger``: ``":memory:"`` (private books), a file path, or a `Ledger` to share.
+        ``webhook_secret``: ``whsec_...`` secret(s) deliveries must be signed with; several
         while rolling. The default is a public, test-only secret. ``key_retention``: seconds an
         idempotency key replays its first result (Stripe: 24 hours); afterwards it runs anew."""
         self.name = name
@@ -92,13 +103,21 @@ class MockProvider(Provider):
         self.clock = clock
         self.latency = latency
         self.failure_rate = failure_rate
-        self.ledger = ledger if isinstance(ledger, Ledger) else Ledger.shared(ledger)
+        if isinstance(ledger, Ledger):
+            self.ledger = ledger
+        else:
+            self.ledger = Ledger() if ledger == ":memory:" else Ledger.shared(ledger)
         self._random = random.Random(seed)
         self._scheduled: list[bool] = []  # queued failures; True = after doing the work
         self._lock = threading.Lock()
         self._webhook_secrets = parse_secrets(webhook_secret)
 
-    _STATE_MACHINE: ClassVar[dict[str, Callable[..., Outcome]]]
+    @property
+    def blocking(self) -> bool:
+        """Whether the async face runs the mock's work in a worker thread. Books in memory answer
+        in microseconds, quicker than the hop to a thread; a file may wait on another process's
+        transaction, which must not stall the event loop."""
+        return self.ledger.path != ":memory:"
 
     @classmethod
     def from_env(
@@ -145,39 +164,37 @@ class MockProvider(Provider):
             self.ledger.put_payment(result)
             return result
 
-    # --- the provider interface ---------------------------------------------------------------
+    # --- the provider interface: one flow per operation ---------------------------------------
 
-    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        self._pause()
-        return _expect(Payment, self._work("create_payment", request, ctx))
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+        return (yield from self._flow(Payment, "create_payment", None, request, ctx))
 
     def confirm_payment(
         self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        self._pause()
-        return _expect(Payment, self._work("confirm_payment", provider_payment_id, request, ctx))
+    ) -> Flow[Payment]:
+        return (
+            yield from self._flow(Payment, "confirm_payment", provider_payment_id, request, ctx)
+        )
 
     def capture_payment(
         self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment:
-        self._pause()
-        return _expect(Payment, self._work("capture_payment", provider_payment_id, request, ctx))
+    ) -> Flow[Payment]:
+        return (
+            yield from self._flow(Payment, "capture_payment", provider_payment_id, request, ctx)
+        )
 
     def cancel_payment(
         self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        self._pause()
-        return _expect(Payment, self._work("cancel_payment", provider_payment_id, request, ctx))
+    ) -> Flow[Payment]:
+        return (yield from self._flow(Payment, "cancel_payment", provider_payment_id, request, ctx))
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund:
-        self._pause()
-        return _expect(Refund, self._work("refund_payment", provider_payment_id, request, ctx))
+    ) -> Flow[Refund]:
+        return (yield from self._flow(Refund, "refund_payment", provider_payment_id, request, ctx))
 
-    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        self._pause()
-        return _expect(Payment, self._work("retrieve_payment", provider_payment_id, ctx))
+    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Flow[Payment]:
+        return (yield from self._flow(Payment, "retrieve_payment", provider_payment_id, None, ctx))
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         return webhooks.verify_delivery(self.name, body, headers, self._webhook_secrets)
@@ -189,58 +206,52 @@ class MockProvider(Provider):
         event = webhooks.payment_event(event_type, payment)
         return webhooks.build_delivery(event, secret=self._webhook_secrets[0])
 
-    async def averify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        # An HMAC over a small body: cheaper inline than a hop to a worker thread.
-        return self.verify_webhook(body, headers)
-
-    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
-        # AsyncGateway looks for ``a<operation>``: wait on the event loop rather than in a
-        # thread, then do the fast, local work. Every operation gets a native async face at once.
-        operation = name.removeprefix("a")
-        if name == operation or operation not in OPERATIONS:
-            raise AttributeError(name)
-
-        async def native(*args: Any) -> Any:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            return self._work(operation, *args)
-
-        return native
-
     # --- machinery ----------------------------------------------------------------------------
 
-    def _pause(self) -> None:
+    def _flow(
+        self,
+        kind: type[_KindT],
+        operation: str,
+        target: str | None,
+        request: BaseModel | None,
+        ctx: CallContext,
+    ) -> Flow[_KindT]:
         if self.latency:
-            time.sleep(self.latency)
+            yield Sleep(self.latency)
+        outcome = yield from call(self._work, operation, target, request, ctx)
+        assert isinstance(outcome, kind)
+        return outcome
 
-    def _work(self, operation: str, *args: Any) -> Outcome:
-        """Failure injection and Stripe-style idempotency around one operation."""
+    def _work(
+        self, operation: str, target: str | None, request: BaseModel | None, ctx: CallContext, /
+    ) -> Payment | Refund:
+        """One operation on the books, between the injected failures: Stripe-style idempotency
+        around the state machine (a key's first outcome, a decline too, is its answer)."""
         self._maybe_fail(after_work=False)
-        ctx: CallContext = args[-1]
-        if operation == "retrieve_payment":
+        if request is None:  # retrieve: a read, under no key
+            assert target is not None
             with self.ledger.transaction():
-                return self._load(args[0])
-        target = args[0] if isinstance(args[0], str) else None
-        request: BaseModel = args[-2]
+                return self._load(target)
         print_ = fingerprint(operation, self.name, target, request)
+        outcome: Outcome | None = None
         with self.ledger.transaction():
             now = self.clock()
-            stored = self.ledger.lookup_key(
-                ctx.idempotency_key, newer_than=now - self.key_retention
-            )
-            if stored is not None:
-                if stored[0] != print_:
-                    raise IdempotencyKeyReused(
-                        "mock: keys for idempotent requests can only be used with the same "
-                        "parameters they were first used with",
-                        provider=self.name,
-                        provider_code="idempotency_error",
-                    )
-                outcome: Outcome = decode_result(stored[1], replayed=False)
-            else:
-                outcome = self._STATE_MACHINE[operation](self, *args[:-1], ctx.idempotency_key)
-                self.ledger.store_key(ctx.idempotency_key, print_, encode_result(outcome), now=now)
+            key = ctx.idempotency_key
+            stored = self.ledger.lookup_key(key, newer_than=now - self.key_retention)
+            if stored is None:
+                outcome = self._STATE_MACHINE[operation](self, target, request, key)
+                self.ledger.store_key(key, print_, encode_result(outcome), now=now)
+            elif stored[0] != print_:
+                raise IdempotencyKeyReused(
+                    "mock: keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with",
+                    provider=self.name,
+                    provider_code="idempotency_error",
+                )
         self._maybe_fail(after_work=True)
+        if outcome is None:
+            assert stored is not None
+            return decode_result(stored[1], replayed=False)  # a stored decline raises again
         if isinstance(outcome, PaymentDeclined):
             raise outcome
         return outcome
@@ -268,9 +279,8 @@ class MockProvider(Provider):
             )
         return payment
 
-    # --- the state machine (runs inside a ledger transaction) ---------------------------------
-
-    def _create(self, request: CreatePaymentRequest, key: str) -> Outcome:
+    # --- the state machine: (self, target, request, key), inside a ledger transaction ---------
+    def _create(self, target: None, request: CreatePaymentRequest, key: str) -> Outcome:
         method = request.payment_method or cards.DEFAULT_CARD
         _check_card(method, self.name)
         payment = Payment(
@@ -290,9 +300,7 @@ class MockProvider(Provider):
             return payment
         return self._confirmed(payment, method, request.return_url)
 
-    def _confirm(
-        self, provider_payment_id: str, request: ConfirmPaymentRequest, key: str
-    ) -> Outcome:
+    def _confirm(self, provider_payment_id: str, request: ConfirmPaymentRequest, _: str) -> Outcome:
         payment = self._load(provider_payment_id)
         if payment.status not in _CONFIRMABLE:
             raise _state_error(payment, "confirm")
@@ -350,9 +358,7 @@ class MockProvider(Provider):
             update = {"status": PaymentStatus.SUCCEEDED, "amount_received": payment.amount}
         return payment.model_copy(update={**update, "next_action": None})
 
-    def _capture(
-        self, provider_payment_id: str, request: CapturePaymentRequest, key: str
-    ) -> Outcome:
+    def _capture(self, provider_payment_id: str, request: CapturePaymentRequest, _: str) -> Outcome:
         payment = self._load(provider_payment_id)
         if payment.status is not PaymentStatus.REQUIRES_CAPTURE:
             raise _state_error(payment, "capture")
@@ -374,7 +380,7 @@ class MockProvider(Provider):
         self.ledger.put_payment(result)
         return result
 
-    def _cancel(self, provider_payment_id: str, request: CancelPaymentRequest, key: str) -> Outcome:
+    def _cancel(self, provider_payment_id: str, request: CancelPaymentRequest, _: str) -> Outcome:
         payment = self._load(provider_payment_id)
         if payment.status not in _CANCELABLE:
             raise _state_error(payment, "cancel")
@@ -384,7 +390,7 @@ class MockProvider(Provider):
         self.ledger.put_payment(result)
         return result
 
-    def _refund(self, provider_payment_id: str, request: RefundPaymentRequest, key: str) -> Outcome:
+    def _refund(self, provider_payment_id: str, request: RefundPaymentRequest, _: str) -> Outcome:
         payment = self._load(provider_payment_id)
         if payment.status is not PaymentStatus.SUCCEEDED:
             raise _state_error(payment, "refund")
@@ -420,28 +426,21 @@ class MockProvider(Provider):
         )
         return refund
 
-
-MockProvider._STATE_MACHINE = {
-    "create_payment": MockProvider._create,
-    "confirm_payment": MockProvider._confirm,
-    "capture_payment": MockProvider._capture,
-    "cancel_payment": MockProvider._cancel,
-    "refund_payment": MockProvider._refund,
-}
-
-_KindT = TypeVar("_KindT", Payment, Refund)
-
-
-def _expect(kind: type[_KindT], outcome: Any) -> _KindT:
-    assert isinstance(outcome, kind)
-    return outcome
+    #: operation -> its rule; subclasses (tests' call counters) run a rule without the key check.
+    _STATE_MACHINE: ClassVar[Mapping[str, Callable[..., Outcome]]] = {
+        "create_payment": _create,
+        "confirm_payment": _confirm,
+        "capture_payment": _capture,
+        "cancel_payment": _cancel,
+        "refund_payment": _refund,
+    }
 
 
 def _check_card(method: str, provider: str) -> None:
     if not cards.known(method):
         raise InvalidRequest(
-            f"mock: no such payment method {method!r}; use one of Stripe's test tokens such as "
-            f"{cards.DEFAULT_CARD!r}",
+            f"mock: no such payment method {method!r}; the mock accepts Stripe's test tokens: "
+            f"{cards.describe()}",
             param="payment_method",
             code="resource_missing",
             provider=provider,
