@@ -53,7 +53,7 @@ def create_params(request: CreatePaymentRequest) -> PaymentIntentCreateParams:
         "confirm": request.confirm,
         "expand": EXPAND,
     }
-    if request.payment_method is not None:
+    if isinstance(request.payment_method, str):  # checked by the provider: a pm_ id
         params["payment_method"] = request.payment_method
     if request.customer_email is not None:
         params["receipt_email"] = request.customer_email
@@ -88,7 +88,7 @@ def _redirects(params: PaymentIntentCreateParams, confirm: bool, return_url: str
 
 def confirm_params(request: ConfirmPaymentRequest) -> PaymentIntentConfirmParams:
     params: PaymentIntentConfirmParams = {"expand": EXPAND}
-    if request.payment_method is not None:
+    if isinstance(request.payment_method, str):  # checked by the provider: a pm_ id
         params["payment_method"] = request.payment_method
     if request.return_url is not None:
         params["return_url"] = request.return_url

@@ -15,7 +15,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import stripe
 
-from unipay._flow import Flow, call_either
 from unipay.errors import InvalidRequest, ProviderNotConfigured
 from unipay.models import (
     CancelPaymentRequest,
@@ -25,10 +24,11 @@ from unipay.models import (
     Payment,
     Refund,
     RefundPaymentRequest,
+    StructuredPaymentMethod,
     WebhookEvent,
     WebhookEventType,
 )
-from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
+from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider, call_either
 from unipay_stripe import mapping
 from unipay_stripe.currencies import MINIMUM_AMOUNTS
 from unipay_stripe.errors import translate
@@ -268,10 +268,10 @@ def _json_of(answer: stripe.StripeObject) -> Mapping[str, Any]:
     return answer.to_dict()
 
 
-def _check_token(token: str | None) -> None:
+def _check_token(token: str | StructuredPaymentMethod | None) -> None:
     """Stripe takes PaymentMethod ids; anything else (a card token, a source, another provider's
-    token) is refused here, before a request, with a message that says what Stripe expects."""
-    if token is not None and not token.startswith("pm_"):
+    token or structured method) is refused here, before a request, saying what Stripe expects."""
+    if token is not None and not (isinstance(token, str) and token.startswith("pm_")):
         raise InvalidRequest(
             "Stripe expects a PaymentMethod id (pm_...) as payment_method, from Stripe.js or "
             "Stripe's mobile SDKs (test cards: pm_card_visa, pm_card_chargeDeclined, ...).",
