@@ -42,6 +42,7 @@ from unipay.models import (
     Refund,
     RefundPaymentRequest,
     RefundStatus,
+    StructuredPaymentMethod,
     WebhookEvent,
     WebhookEventType,
     payment_id,
@@ -281,8 +282,7 @@ class MockProvider(Provider):
 
     # --- the state machine: (self, target, request, key), inside a ledger transaction ---------
     def _create(self, target: None, request: CreatePaymentRequest, key: str) -> Outcome:
-        method = request.payment_method or cards.DEFAULT_CARD
-        _check_card(method, self.name)
+        method = _card(request.payment_method or cards.DEFAULT_CARD, self.name)
         payment = Payment(
             provider=self.name,
             provider_payment_id="pi_" + secrets.token_hex(12),
@@ -304,14 +304,7 @@ class MockProvider(Provider):
         payment = self._load(provider_payment_id)
         if payment.status not in _CONFIRMABLE:
             raise _state_error(payment, "confirm")
-        method = request.payment_method or payment.payment_method
-        if method is None:
-            raise InvalidRequest(
-                "mock: this payment has no payment method; pass payment_method to confirm it",
-                param="payment_method",
-                provider=self.name,
-            )
-        _check_card(method, self.name)
+        method = _card(request.payment_method or payment.payment_method, self.name)
         return self._confirmed(payment, method, request.return_url)
 
     def _confirmed(self, payment: Payment, method: str, return_url: str | None) -> Outcome:
@@ -436,15 +429,22 @@ class MockProvider(Provider):
     }
 
 
-def _check_card(method: str, provider: str) -> None:
-    if not cards.known(method):
-        raise InvalidRequest(
-            f"mock: no such payment method {method!r}; the mock accepts Stripe's test tokens: "
-            f"{cards.describe()}",
-            param="payment_method",
-            code="resource_missing",
-            provider=provider,
-        )
+def _card(method: str | StructuredPaymentMethod | None, provider: str) -> str:
+    """The mock checks its own tokens (the core checks no format): Stripe's test tokens only."""
+    if isinstance(method, str) and cards.known(method):
+        return method
+    if isinstance(method, str):
+        problem = f"no such payment method {method!r}"
+    elif method is None:
+        problem = "this payment has no payment method"
+    else:
+        problem = "it takes no structured payment methods"
+    raise InvalidRequest(
+        f"mock: {problem}; the mock accepts Stripe's test tokens: {cards.describe()}",
+        param="payment_method",
+        code="resource_missing",
+        provider=provider,
+    )
 
 
 def _state_error(payment: Payment, action: str) -> InvalidPaymentState:
