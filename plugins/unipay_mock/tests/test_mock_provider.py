@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from unipay import AsyncGateway, CallContext, Gateway, PaymentStatus, RetryPolicy
-from unipay._flow import Flow, Sleep, arun, run
+from unipay._flow import arun, run
 from unipay.errors import (
     IdempotencyKeyReused,
     InvalidPaymentState,
@@ -26,7 +26,7 @@ from unipay.errors import (
     ProviderUnavailable,
 )
 from unipay.models import ConfirmPaymentRequest, CreatePaymentRequest, Payment, Refund
-from unipay.provider import NextActionKind
+from unipay.provider import Flow, NextActionKind, Sleep
 from unipay.testing.faces import Face
 from unipay_mock import Ledger, MockProvider, cards
 

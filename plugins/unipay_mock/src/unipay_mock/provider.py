@@ -20,7 +20,6 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
-from unipay._flow import Flow, Sleep, call
 from unipay.errors import (
     IdempotencyKeyReused,
     InvalidPaymentState,
@@ -47,7 +46,15 @@ from unipay.models import (
     WebhookEventType,
     payment_id,
 )
-from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
+from unipay.provider import (
+    CallContext,
+    Capabilities,
+    Flow,
+    NextActionKind,
+    Provider,
+    Sleep,
+    call,
+)
 from unipay.webhooks.signatures import parse_secrets
 from unipay_mock import cards, webhooks
 from unipay_mock.ledger import Ledger
