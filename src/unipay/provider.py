@@ -156,6 +156,9 @@ class Provider(ABC):
 
     name: str = ""
     capabilities: Capabilities = Capabilities()
+    #: The exact body the provider expects in answer to a delivery it may consider handled
+    #: (Adyen: ``"[accepted]"``); None answers unipay's JSON receipt.
+    webhook_acknowledgement: str | None = None
 
     @abstractmethod
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Answer[Payment]:
@@ -228,8 +231,12 @@ class Provider(ABC):
             operation=operation,
         )
 
-    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        """Check the signature and turn the delivery into a unified event.
+    def verify_webhook(
+        self, body: bytes, headers: Mapping[str, str]
+    ) -> WebhookEvent | list[WebhookEvent]:
+        """Check the signature and turn the delivery into a unified event, or into a list of
+        them for a provider that batches events in one delivery (each is deduplicated and
+        dispatched on its own).
 
         Raise [`WebhookVerificationError`][unipay.errors.WebhookVerificationError] for anything
         not properly signed.

@@ -23,11 +23,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from unipay._flow import Flow, arun, call, run
+from unipay._flow import Flow, arun, call
 from unipay.errors import (
     InvalidRequest,
     ProviderNotConfigured,
@@ -41,10 +41,12 @@ from unipay.models import WebhookEvent, WebhookEventType
 from unipay.provider import Provider
 from unipay.webhooks.delivery import (
     DeliveryContext,
+    DeliveryFailed,
     Handler,
     HandlerFailed,
     Handlers,
     Outcome,
+    as_events,
     deliver,
     known_event_type,
 )
@@ -149,15 +151,18 @@ class WebhookApp:
         if status == 0:  # the client went away before the body was read
             return
         report.status = status
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+        if isinstance(body, str):  # the provider's own acknowledgement (Adyen's "[accepted]")
+            raw, kind = body.encode(), b"text/plain; charset=utf-8"
+        else:
+            raw, kind = json.dumps(body, separators=(",", ":")).encode(), b"application/json"
+        headers = [(b"content-type", kind), (b"content-length", b"%d" % len(raw))]
         await send({"type": "http.response.start", "status": status, "headers": headers + extra})
         await send({"type": "http.response.body", "body": raw})
         _log(report, time.perf_counter() - started)
 
     async def _respond(
         self, scope: Scope, receive: Receive, report: _Report
-    ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
+    ) -> tuple[int, dict[str, Any] | str, list[tuple[bytes, bytes]]]:
         match = _ROUTE.match(_route_path(scope))
         if match is None:
             return _error(report, 404, "not_found", "POST deliveries to /{provider}.")
@@ -179,9 +184,9 @@ class WebhookApp:
                 report, 413, "body_too_large", f"The limit is {self.max_body_size} bytes."
             )
         try:
-            # deliver() reads only the guard's name and verify step, which _Guarded provides.
-            guarded = cast(Provider, _Guarded(provider))
-            delivered = await arun(deliver(self._context, guarded, body, headers))
+            delivered = await arun(
+                deliver(self._context, provider, body, headers, verify=_guarded_verify)
+            )
         except WebhookVerificationError as rejected:
             report.reason = rejected.message
             return _error(report, 400, rejected.code, rejected.message)
@@ -193,7 +198,8 @@ class WebhookApp:
         except (UnsupportedOperation, ProviderNotConfigured) as unable:
             logger.warning("webhook for provider %s refused: %s", provider.name, unable.message)
             return _error(report, 404, "not_found", "No provider receives webhooks here.")
-        except HandlerFailed as failed:
+        except (HandlerFailed, DeliveryFailed) as failure:
+            failed = failure if isinstance(failure, HandlerFailed) else failure.failed
             report.event_id, report.event_type = failed.event.id, failed.event.type.value
             report.error = failed.__cause__
             return _error(report, 500, "handler_failed", "A handler failed; send it again.")
@@ -203,14 +209,22 @@ class WebhookApp:
         event = delivered.event
         report.event_id, report.event_type = event.id, event.type.value
         report.outcome = delivered.outcome.value
-        answer = {
+        status = _STATUS_OF[delivered.outcome]
+        extra = [(b"retry-after", b"5")] if delivered.outcome is Outcome.IN_PROGRESS else []
+        if status == 200 and provider.webhook_acknowledgement is not None:
+            return status, provider.webhook_acknowledgement, extra
+        answer: dict[str, Any] = {
             "received": True,
             "id": event.id,
             "type": event.type.value,
             "outcome": delivered.outcome.value,
         }
-        extra = [(b"retry-after", b"5")] if delivered.outcome is Outcome.IN_PROGRESS else []
-        return _STATUS_OF[delivered.outcome], answer, extra
+        if len(delivered.events) > 1:
+            answer["events"] = [
+                {"id": each.id, "type": each.type.value, "outcome": outcome.value}
+                for each, outcome in delivered.events
+            ]
+        return status, answer, extra
 
     def _provider(self, name: str) -> Provider | None:
         try:
@@ -233,9 +247,10 @@ class _Unreadable(Exception):
         self.reason, self.code, self.message = reason, code, message
 
 
-class _Guarded:
-    """The provider as the delivery flow sees it, with a verify step that fails only in ways the
-    app answers correctly.
+def _guarded_verify(
+    provider: Provider, body: bytes, headers: dict[str, str]
+) -> Flow[list[WebhookEvent]]:
+    """The provider's verify step, failing only in ways the app answers correctly.
 
     A plugin that cannot read a delivery (a bug, a payload shape it never met) would otherwise
     surface as a 500, and providers redeliver a 5xx for days although the same bytes fail every
@@ -243,63 +258,35 @@ class _Guarded:
     errors that already have their answer or are transient (``retriable``: the provider's API
     or the store is down, and a redelivery may succeed).
     """
+    try:
+        verified = yield from call(provider.verify_webhook, body, headers)
+    except Exception as error:
+        unreadable = _unreadable(provider, error)
+        if unreadable is None:
+            raise
+        raise unreadable from error
+    try:
+        return as_events(provider, verified)
+    except TypeError as wrong:
+        raise _Unreadable(str(wrong), "unreadable_delivery", _UNREADABLE) from None
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        self.name = provider.name
 
-    async def averify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        try:
-            event = await arun(_verify(self.provider, body, headers))
-        except Exception as error:
-            unreadable = self._unreadable(error)
-            if unreadable is None:
-                raise
-            raise unreadable from error
-        return self._checked(event)
-
-    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        """The same, for a flow driven synchronously."""
-        try:
-            event = run(_verify(self.provider, body, headers))
-        except Exception as error:
-            unreadable = self._unreadable(error)
-            if unreadable is None:
-                raise
-            raise unreadable from error
-        return self._checked(event)
-
-    def _unreadable(self, error: Exception) -> _Unreadable | None:
-        """What the app answers for ``error``, or None to let it through as it is."""
-        plugin = type(self.provider).__name__
-        if isinstance(
-            error, WebhookVerificationError | UnsupportedOperation | ProviderNotConfigured
-        ):
+def _unreadable(provider: Provider, error: Exception) -> _Unreadable | None:
+    """What the app answers for ``error``, or None to let it through as it is."""
+    plugin = type(provider).__name__
+    if isinstance(error, WebhookVerificationError | UnsupportedOperation | ProviderNotConfigured):
+        return None
+    if isinstance(error, UnipayError):
+        if error.retriable:
             return None
-        if isinstance(error, UnipayError):
-            if error.retriable:
-                return None
-            reason = f"{plugin}.verify_webhook raised {type(error).__name__}: {error.message}"
-            return _Unreadable(reason, error.code, error.message)
-        # Only the type and the place: the exception's text may quote the payload.
-        reason = f"{plugin}.verify_webhook raised {type(error).__name__} {_place(error)}"
-        return _Unreadable(reason, "unreadable_delivery", _UNREADABLE)
-
-    def _checked(self, event: object) -> WebhookEvent:
-        if not isinstance(event, WebhookEvent):
-            plugin = type(self.provider).__name__
-            reason = f"{plugin}.verify_webhook returned {type(event).__name__}, not a WebhookEvent"
-            raise _Unreadable(reason, "unreadable_delivery", _UNREADABLE)
-        return event
+        reason = f"{plugin}.verify_webhook raised {type(error).__name__}: {error.message}"
+        return _Unreadable(reason, error.code, error.message)
+    # Only the type and the place: the exception's text may quote the payload.
+    reason = f"{plugin}.verify_webhook raised {type(error).__name__} {_place(error)}"
+    return _Unreadable(reason, "unreadable_delivery", _UNREADABLE)
 
 
 _UNREADABLE = "The provider's plugin could not read this delivery; the receiver's log says why."
-
-
-def _verify(provider: Provider, body: bytes, headers: Mapping[str, str]) -> Flow[WebhookEvent]:
-    """The provider's verify step, run as every effect runs (``averify_webhook`` when defined)."""
-    event: WebhookEvent = yield from call(provider.verify_webhook, body, headers)
-    return event
 
 
 def _place(error: BaseException) -> str:

@@ -1,10 +1,12 @@
 """What happens to one delivery once its body is read, written once as a flow.
 
-verify (the provider's plugin) -> claim ``(provider, event id)`` in the gateway's store ->
-save the payment or refund (never backwards) -> handlers and the ``unipay_webhook_event`` hook ->
-complete the claim. A handler that raises releases the claim instead, so the provider's
-redelivery runs the handlers again. Driven by :func:`unipay._flow.arun`, a blocking store (SQL)
-runs in a worker thread and the event loop never waits on it.
+verify (the provider's plugin) -> for each event it carries (Adyen batches several per
+delivery): claim ``(provider, event id)`` in the gateway's store -> save the payment or refund
+(never backwards) -> handlers and the ``unipay_webhook_event`` hook -> complete the claim. A
+handler that raises releases its event's claim instead, so the provider's redelivery runs that
+event's handlers again (and answers the others as duplicates). Driven by
+:func:`unipay._flow.arun`, a blocking store (SQL) runs in a worker thread and the event loop never
+waits on it.
 """
 
 from __future__ import annotations
@@ -45,8 +47,36 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    event: WebhookEvent
-    outcome: Outcome
+    """Each event of a delivery with its outcome, in the delivery's order."""
+
+    events: tuple[tuple[WebhookEvent, Outcome], ...]
+
+    @property
+    def event(self) -> WebhookEvent:
+        """The first event (a delivery carries one, except for providers that batch)."""
+        return self.events[0][0]
+
+    @property
+    def outcome(self) -> Outcome:
+        """In progress if any event is (retry later), processed if any was, else duplicate."""
+        outcomes = {outcome for _, outcome in self.events}
+        for outcome in (Outcome.IN_PROGRESS, Outcome.PROCESSED):
+            if outcome in outcomes:
+                return outcome
+        return Outcome.DUPLICATE
+
+
+class DeliveryFailed(Exception):
+    """Some events of a delivery were handled, one failed (its claim released): answer 5xx so
+    the provider redelivers; ``delivered`` has the others' outcomes."""
+
+    def __init__(self, failed: HandlerFailed, delivered: Delivered) -> None:
+        super().__init__(str(failed))
+        self.failed, self.delivered = failed, delivered
+
+
+#: A provider's verify step: the delivery's events, or an error.
+Verify = Callable[[Provider, bytes, dict[str, str]], "Flow[list[WebhookEvent]]"]
 
 
 class HandlerFailed(Exception):
@@ -109,15 +139,43 @@ class DeliveryContext:
     retention: float
 
 
+def verify_events(
+    provider: Provider, body: bytes, headers: dict[str, str]
+) -> Flow[list[WebhookEvent]]:
+    """The provider's ``verify_webhook``: one event, or a list for a batched delivery."""
+    verified = yield from call(provider.verify_webhook, body, headers)
+    return as_events(provider, verified)
+
+
+def as_events(provider: Provider, verified: object) -> list[WebhookEvent]:
+    """What ``verify_webhook`` returned, as a list; TypeError for anything but events."""
+    events = verified if isinstance(verified, list) else [verified]
+    for event in events:
+        if not isinstance(event, WebhookEvent):
+            raise TypeError(
+                f"{type(provider).__name__}.verify_webhook returned {type(event).__name__}, "
+                "not a WebhookEvent"
+            )
+    if not events:
+        raise WebhookVerificationError(
+            "Webhook rejected: the delivery carries no event.", provider=provider.name
+        )
+    return events
+
+
 def deliver(
-    ctx: DeliveryContext, provider: Provider, body: bytes, headers: dict[str, str]
+    ctx: DeliveryContext,
+    provider: Provider,
+    body: bytes,
+    headers: dict[str, str],
+    verify: Verify = verify_events,
 ) -> Flow[Delivered]:
     """Verify, deduplicate, record and dispatch one delivery."""
     obs = observe_delivery(ctx.handlers.plugin_manager, provider.name)
     if obs is None:
-        return (yield from _deliver(ctx, provider, body, headers, None))
+        return (yield from _deliver(ctx, provider, body, headers, verify, None))
     try:
-        delivered = yield from _deliver(ctx, provider, body, headers, obs)
+        delivered = yield from _deliver(ctx, provider, body, headers, verify, obs)
     except BaseException as error:
         obs.delivered(None, error)
         raise
@@ -130,19 +188,38 @@ def _deliver(
     provider: Provider,
     body: bytes,
     headers: dict[str, str],
+    verify: Verify,
     obs: Observers | None,
 ) -> Flow[Delivered]:
-    event = yield from call(provider.verify_webhook, body, headers)
-    if not isinstance(event, WebhookEvent):
-        raise TypeError(f"{type(provider).__name__}.verify_webhook must return a WebhookEvent")
-    if obs is not None:
-        obs.verified(event)
-    if not 1 <= len(event.id) <= EVENT_ID_MAX_LENGTH:
-        raise WebhookVerificationError(
-            f"Webhook rejected: the event id must be 1 to {EVENT_ID_MAX_LENGTH} characters.",
-            provider=provider.name,
-        )
-    key = f"{provider.name}:{event.id}"
+    events = yield from verify(provider, body, headers)
+    for event in events:
+        if not 1 <= len(event.id) <= EVENT_ID_MAX_LENGTH:
+            raise WebhookVerificationError(
+                f"Webhook rejected: an event id must be 1 to {EVENT_ID_MAX_LENGTH} characters.",
+                provider=provider.name,
+            )
+    done: list[tuple[WebhookEvent, Outcome]] = []
+    failed: HandlerFailed | None = None
+    for event in events:
+        if obs is not None:
+            obs.verified(event)
+        try:
+            outcome = yield from _deliver_event(ctx, provider.name, event, obs)
+        except HandlerFailed as error:
+            failed = failed or error
+            continue
+        done.append((event, outcome))
+    if failed is not None:
+        if not done:
+            raise failed
+        raise DeliveryFailed(failed, Delivered(tuple(done))) from failed
+    return Delivered(tuple(done))
+
+
+def _deliver_event(
+    ctx: DeliveryContext, provider: str, event: WebhookEvent, obs: Observers | None
+) -> Flow[Outcome]:
+    key = f"{provider}:{event.id}"
     with around_store(obs, "claim", WEBHOOK_SCOPE):
         claim = yield from shielded(
             ctx.store.claim,
@@ -153,15 +230,15 @@ def _deliver(
             retention=ctx.retention,
         )
     if claim.state is ClaimState.IN_PROGRESS:
-        return Delivered(event, Outcome.IN_PROGRESS)
+        return Outcome.IN_PROGRESS
     if claim.state is ClaimState.MISMATCH:
         logger.warning(
             "webhook event %s from %s reuses a processed event id with another type; ignored",
             event.id,
-            provider.name,
+            provider,
         )
     if claim.state is not ClaimState.CLAIMED:
-        return Delivered(event, Outcome.DUPLICATE)
+        return Outcome.DUPLICATE
     token = claim.token
     assert token is not None
     try:
@@ -182,7 +259,7 @@ def _deliver(
     outcome = json.dumps({"type": event.type.value, "provider_type": event.provider_type})
     with around_store(obs, "complete", WEBHOOK_SCOPE):
         yield from call(ctx.store.complete, WEBHOOK_SCOPE, key, token, outcome)
-    return Delivered(event, Outcome.PROCESSED)
+    return Outcome.PROCESSED
 
 
 def _keep_records(store: Store, event: WebhookEvent, obs: Observers | None = None) -> Flow[None]:
