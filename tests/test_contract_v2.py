@@ -23,6 +23,7 @@ from unipay.errors import (
 )
 from unipay.idempotency import ATTEMPT_SCOPE, OPERATION_SCOPE, IdempotencyPolicy, fingerprint
 from unipay.models import (
+    ConfirmPaymentRequest,
     CreatePaymentRequest,
     Payment,
     PaymentStatus,
@@ -460,3 +461,16 @@ async def test_a_provider_refuses_what_it_does_not_take(face_of: Any) -> None:
             await face("create_payment", payment_method=method, **CHARGE)
         assert refused.value.param == "payment_method"
     assert (await face("create_payment", payment_method="tok_ok", **CHARGE)).amount == 1000
+
+
+def test_a_next_actions_result_reaches_the_provider_checked() -> None:
+    checkout = {
+        "razorpay_payment_id": "pay_29QQoUBi66xm2f",
+        "razorpay_order_id": "order_9A33XWu170gUtm",
+        "razorpay_signature": "9ef4dffbfd84f1318f6739a3ce19f9d85851857ae648f114332d8401e0949a3d",
+    }
+    request = parse_request(ConfirmPaymentRequest, {"action_result": checkout})
+    assert request.action_result == checkout
+    with pytest.raises(InvalidRequest, match="card number") as refused:
+        parse_request(ConfirmPaymentRequest, {"action_result": {"pan": "4242424242424242"}})
+    assert refused.value.param == "action_result"

@@ -170,11 +170,19 @@ class _GatewayCore:
         *,
         payment_method: str | Mapping[str, Any] | None = None,
         return_url: str | None = None,
+        action_result: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Flow[Payment]:
-        """Confirm a payment created with ``confirm=False`` (or retry one needing a new method)."""
+        """Confirm a payment created with ``confirm=False``, retry one needing a new method, or
+        complete its next action with what the customer's side handed back (``action_result``:
+        a redirect's result, a client checkout's signed answer)."""
         request = parse_request(
-            ConfirmPaymentRequest, {"payment_method": payment_method, "return_url": return_url}
+            ConfirmPaymentRequest,
+            {
+                "payment_method": payment_method,
+                "return_url": return_url,
+                "action_result": None if action_result is None else dict(action_result),
+            },
         )
         target, provider_id = self._route(payment_id)
         if not target.capabilities.confirmation:

@@ -255,6 +255,10 @@ def _check_any_method(method: str | StructuredPaymentMethod) -> str | Structured
     return _check_structured_method(method)
 
 
+#: What a next action's client side returned (a redirect's result, a checkout's signed answer):
+#: JSON, checked as a structured payment method is (no card data, bounded, keys sorted).
+ActionResult = Annotated[dict[str, Any], AfterValidator(_check_structured_method)]
+
 PaymentMethod = Annotated[
     Annotated[str, Strict()] | StructuredPaymentMethod, AfterValidator(_check_any_method)
 ]
@@ -525,13 +529,21 @@ class CreatePaymentRequest(_Request):
 
 
 class ConfirmPaymentRequest(_Request):
-    """The fields of Gateway.confirm_payment: attempt a payment created with confirm=False."""
+    """The fields of Gateway.confirm_payment: attempt a payment created with confirm=False, or
+    complete its next action."""
 
     payment_method: PaymentMethod | None = Field(
         None, description=_PAYMENT_METHOD + " Optional if the payment already has one."
     )
     return_url: Annotated[Line, Field(max_length=2048)] | None = Field(
         None, description=_RETURN_URL
+    )
+    action_result: ActionResult | None = Field(
+        None,
+        description="What the customer's side handed back after the payment's next_action, as "
+        "the provider's client tools produced it: a redirect's or 3-D Secure's result (Adyen's "
+        "details), or a client checkout's signed answer (Razorpay's razorpay_payment_id, "
+        "razorpay_order_id, razorpay_signature). The provider verifies it.",
     )
 
 

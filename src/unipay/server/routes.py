@@ -201,7 +201,7 @@ async def create_payment(
     "/payments/{payment_id}/confirm",
     response_model=Payment,
     responses=documented(402, *_POST_ERRORS),
-    summary="Confirm a payment created with confirm=false",
+    summary="Confirm a payment created with confirm=false, or complete its next action",
 )
 async def confirm_payment(
     payment_id: PaymentId,
@@ -214,6 +214,7 @@ async def confirm_payment(
         payment_id,
         payment_method=body.payment_method,
         return_url=body.return_url,
+        action_result=body.action_result,
         idempotency_key=key,
     )
     return _answer(payment, 200)

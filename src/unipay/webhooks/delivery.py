@@ -149,13 +149,14 @@ def verify_events(
 
 def as_events(provider: Provider, verified: object) -> list[WebhookEvent]:
     """What ``verify_webhook`` returned, as a list; TypeError for anything but events."""
-    events = verified if isinstance(verified, list) else [verified]
-    for event in events:
+    events: list[WebhookEvent] = []
+    for event in verified if isinstance(verified, list) else [verified]:
         if not isinstance(event, WebhookEvent):
             raise TypeError(
                 f"{type(provider).__name__}.verify_webhook returned {type(event).__name__}, "
                 "not a WebhookEvent"
             )
+        events.append(event)
     if not events:
         raise WebhookVerificationError(
             "Webhook rejected: the delivery carries no event.", provider=provider.name
