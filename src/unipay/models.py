@@ -318,12 +318,23 @@ class _Result(_Model):
 class NextAction(_Model):
     """What the customer must do before the payment can go on (e.g. a 3-D Secure redirect)."""
 
-    type: str = Field("redirect_to_url", description="The kind of action; today always a redirect.")
+    type: str = Field(
+        "redirect_to_url",
+        description="The kind of action: 'redirect_to_url' (send the customer to redirect_url), "
+        "'three_d_secure' (a challenge the provider's client component runs from data), "
+        "'client_checkout' (open the provider's checkout with data).",
+    )
     redirect_url: str | None = Field(
         None, description="Send the customer here (the provider's page, e.g. 3-D Secure)."
     )
     return_url: str | None = Field(
         None, description="Where the provider sends the customer back afterwards."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the provider's client tools need to perform the action (Adyen's "
+        "action object; Razorpay Checkout's order id, key id, amount and currency); never a "
+        "secret. Hand its result back through confirm_payment(action_result=...).",
     )
 
 
