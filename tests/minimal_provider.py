@@ -1,0 +1,88 @@
+"""The tutorial's minimal provider: Minipay, complete in under sixty lines of code.
+
+Minipay has no confirm step, no 3-D Secure, no idempotency keys, no way to fetch a payment and
+no partial refunds, and its declines do not say what became of the payment. What it has is a
+merchant reference on every payment and refund, which ``lookup`` searches: a call whose answer was
+lost is settled without charging twice. Each operation is one flow, so `Gateway` and
+`AsyncGateway` both drive it through `HttpClient`. Its fake API is ``minimal_fake_api.py``.
+"""
+
+from typing import Any
+
+import httpx
+
+from unipay import errors
+from unipay._flow import Flow
+from unipay.http import HttpClient
+from unipay.models import CreatePaymentRequest, Payment, Refund, RefundPaymentRequest
+from unipay.provider import CallContext, Capabilities, Provider
+
+BASE_URL = "https://api.minipay.test/v1/"
+#: Minipay's failures (besides 402, a decline, and 5xx) and the unipay errors they mean.
+ERRORS = {401: errors.AuthenticationFailed, 404: errors.PaymentNotFound}
+
+
+class MinipayProvider(Provider):
+    name = "minipay"
+    # No confirm step: a payment is attempted as it is created. No idempotency keys: unipay then
+    # never re-sends a call in doubt, it looks the call up by its reference. No retrieve:
+    # Gateway.stored_payment has what unipay last saw.
+    capabilities = Capabilities(
+        confirmation=False, idempotency_keys=False, lookup_by_reference=True, retrieve=False
+    )
+
+    def __init__(self, *, api_key: str, base_url: str = BASE_URL) -> None:
+        self.http = HttpClient(provider=self.name, base_url=base_url, auth=(api_key, ""))
+
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+        token = self.token(request.payment_method, prefixes=("tok_",))  # else InvalidRequest
+        body = {"amount": request.amount, "currency": request.currency, "payment_method": token}
+        body |= {"reference": ctx.reference, "metadata": request.metadata}
+        answer = yield from self.http.post("payments", json=body)
+        return self._payment(self._read(answer))
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Flow[Refund]:
+        body = {"amount": request.amount, "reference": ctx.reference, "metadata": request.metadata}
+        answer = yield from self.http.post(f"payments/{provider_payment_id}/refunds", json=body)
+        return self._refund(self._read(answer))
+
+    def lookup(
+        self, operation: str, provider_payment_id: str | None, ctx: CallContext
+    ) -> Flow[Payment | Refund | None]:
+        kind = "payments" if operation == "create_payment" else "refunds"
+        found = self._read((yield from self.http.get(kind, params={"reference": ctx.reference})))
+        read = self._payment if kind == "payments" else self._refund
+        return read(found["data"][0]) if found["data"] else None
+
+    def _read(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON body of a success; a failure raised as the unipay error it means."""
+        if response.status_code >= 500:
+            raise errors.ProviderUnavailable("Minipay failed; try again", provider=self.name)
+        body: dict[str, Any] = response.json()
+        if response.is_success:
+            return body
+        message, code = f"Minipay: {body['error']['message']}", body["error"].get("decline_code")
+        if code is not None:  # a decline, without the payment: Minipay does not say
+            raise errors.PaymentDeclined(message, decline_code=code, provider=self.name)
+        raise ERRORS.get(response.status_code, errors.InvalidRequest)(message, provider=self.name)
+
+    def _payment(self, charge: dict[str, Any]) -> Payment:
+        fields = {
+            k: charge[k] for k in ("status", "amount", "currency", "amount_received", "metadata")
+        }
+        return Payment(provider=self.name, provider_payment_id=charge["id"], **fields)
+
+    def _refund(self, refund: dict[str, Any]) -> Refund:
+        fields = {k: refund[k] for k in ("status", "amount", "currency", "metadata")}
+        payment_id = f"{self.name}:{refund['charge']}"
+        return Refund(
+            provider=self.name, provider_refund_id=refund["id"], payment_id=payment_id, **fields
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
