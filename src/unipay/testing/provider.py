@@ -84,7 +84,14 @@ from unipay.provider import CallContext, Capabilities, Provider
 from unipay.storage import MemoryStore
 from unipay.testing.faces import Face
 
-__all__ = ["FailAfterActing", "ProviderConformance", "SignedDelivery", "expect", "expect_raises"]
+__all__ = [
+    "FailAfterActing",
+    "ProviderConformance",
+    "SignedDelivery",
+    "expect",
+    "expect_no_error",
+    "expect_raises",
+]
 
 #: ``signed_delivery(payment)`` -> ``(body, headers)``: a correctly signed delivery of the
 #: provider's own "payment succeeded" event for ``payment``.
@@ -148,6 +155,16 @@ def expect_raises(kind: type[E], must: str, where: str) -> Iterator[Caught[E]]:
     except Exception as error:
         pytest.fail(f"{must}\nGot {type(error).__name__}: {error}\nSee {where}.")
     pytest.fail(f"{must}\nNothing was raised.\nSee {where}.")
+
+
+@contextmanager
+def expect_no_error(must: str, where: str) -> Iterator[None]:
+    """Fail with ``must`` and ``where`` if the block raises."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except Exception as error:
+        pytest.fail(f"{must}\nGot {type(error).__name__}: {error}\nSee {where}.")
 
 
 # --- reaching into the provider under test -------------------------------------------------------
@@ -434,12 +451,15 @@ class ProviderConformance:
     def test_declares_a_name_and_consistent_capabilities(self, provider: Provider) -> None:
         name, caps = provider.name, provider.capabilities
         expect(
-            name and name[0].isalpha() and name.islower() and len(name) <= 40
+            name
+            and name[0].isalpha()
+            and name.islower()
+            and len(name) <= 40
             and all(c.isalnum() or c in "-_" for c in name),
             f"A provider needs a name of lower-case letters, digits, '-' and '_' (at most 40, "
             f"starting with a letter): it routes unified ids and webhooks. Got {name!r}.",
             OPERATIONS,
-        )  # fmt: skip
+        )
         expect(
             isinstance(caps, Capabilities),
             f"`capabilities` must be a unipay.provider.Capabilities, not {type(caps).__name__}.",
@@ -1084,7 +1104,14 @@ class ProviderConformance:
             calls = _Calls.of(provider, "create_payment")
             key = str(uuid.uuid4())
             if on.caps.lookup_by_reference:
-                payment = await on.create(success_token, idempotency_key=key)
+                with expect_no_error(
+                    "With lookup_by_reference, a payment whose answer was lost must be found by "
+                    "its reference. A provider reports a lost answer as "
+                    "ProviderUnavailable(request_sent=True) (HttpClient does), never as a "
+                    "settled error.",
+                    GUARANTEES,
+                ):
+                    payment = await on.create(success_token, idempotency_key=key)
                 expect(
                     payment.status is PaymentStatus.SUCCEEDED,
                     "With lookup_by_reference, a payment whose answer was lost must be found "
