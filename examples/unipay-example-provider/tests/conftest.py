@@ -8,7 +8,7 @@ import pytest
 import respx
 from unipay_example import AcmeProvider
 from unipay_example.fake_api import FakeAcmePay
-from unipay_example.provider import DEFAULT_API_BASE
+from unipay_example.provider import API_BASE
 
 API_KEY = "ak_test_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_" + "YWNtZS1wYXktdGVzdC1zaWduaW5nLWtleQ=="
@@ -22,7 +22,7 @@ def fake_acme() -> FakeAcmePay:
 @pytest.fixture
 def wire(fake_acme: FakeAcmePay) -> Iterator[respx.MockRouter]:
     """Every request to Acme Pay goes to the fake; ``wire.calls`` records them."""
-    with respx.mock(base_url=DEFAULT_API_BASE, assert_all_called=False) as router:
+    with respx.mock(base_url=API_BASE, assert_all_called=False) as router:
         router.route().mock(side_effect=fake_acme.handle)
         yield router
 

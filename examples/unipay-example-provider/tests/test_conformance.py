@@ -1,4 +1,4 @@
-"""Acme Pay passes unipay's provider conformance suite, on both faces, against the fake API."""
+"""Acme Pay passes unipay's provider conformance kit, on both faces, against the fake API."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ class TestAcmeConformance(ProviderConformance):
     def provider(self, acme: AcmeProvider) -> AcmeProvider:
         return acme
 
-    # Acme Pay's own test payment methods, instead of the Stripe-style defaults.
+    # Acme Pay's own test tokens, instead of the kit's Stripe-style defaults.
     @pytest.fixture
     def success_token(self) -> str:
-        return "pm_acme_success"
+        return "tok_acme_success"
 
     @pytest.fixture
     def decline_token(self) -> str:
-        return "pm_acme_decline"
+        return "tok_acme_decline"
 
     @pytest.fixture
     def decline_code(self) -> str:
@@ -28,4 +28,4 @@ class TestAcmeConformance(ProviderConformance):
 
     @pytest.fixture
     def authentication_token(self) -> str:
-        return "pm_acme_3ds"
+        return "tok_acme_3ds"

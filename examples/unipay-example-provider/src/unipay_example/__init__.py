@@ -1,17 +1,5 @@
-"""unipay-example-provider: Acme Pay for unipay, the provider built in the plugin tutorial.
+"""Acme Pay for unipay: the provider plugin built in docs/plugins/writing-a-provider.md."""
 
-Installed, it registers the provider ``acmepay`` through the ``unipay`` entry-point group.
-"""
+from unipay_example.provider import AcmeProvider, unipay_register_providers
 
-from __future__ import annotations
-
-from unipay import hookimpl
-from unipay.hookspecs import ProviderRegistrar
-from unipay_example.provider import AcmeProvider
-
-__all__ = ["AcmeProvider"]
-
-
-@hookimpl
-def unipay_register_providers(register: ProviderRegistrar) -> None:
-    register("acmepay", AcmeProvider.from_env)
+__all__ = ["AcmeProvider", "unipay_register_providers"]

@@ -1,241 +1,180 @@
-"""``FakeAcmePay``: a stateful, in-memory Acme Pay API, for tests that must not touch the network.
+"""``FakeAcmePay``: Acme Pay's HTTP API in memory, for tests that must not touch the network.
 
-It speaks Acme Pay's HTTP (same paths, JSON, status codes, ``Idempotency-Key`` replay and signed
-webhooks) behind one function, :meth:`FakeAcmePay.handle`, that turns an ``httpx.Request`` into an
-``httpx.Response``. Mount it at the wire with respx, so the provider's real clients are used::
+Every rule of a payment processor (which status allows a capture, what is left to refund, one
+refund per charge, a repeated ``Idempotency-Key`` answered with its first answer) is
+`unipay.testing.processor.ReferenceProcessor`'s; this module only speaks Acme Pay's JSON, status
+codes and signed webhooks. Mount it at the wire with respx, so the provider's real clients run::
 
     fake = FakeAcmePay(api_key="ak_test_123")
-    with respx.mock(base_url=DEFAULT_API_BASE) as router:
+    with respx.mock(base_url=API_BASE) as router:
         router.route().mock(side_effect=fake.handle)
-        ...
 
-Test payment methods: ``pm_acme_success``, ``pm_acme_decline`` (``do_not_honor``),
-``pm_acme_insufficient_funds`` (``insufficient_funds``) and ``pm_acme_3ds`` (a redirect).
+Test tokens: ``tok_acme_success``, ``tok_acme_decline`` (``do_not_honor``),
+``tok_acme_insufficient_funds`` and ``tok_acme_3ds`` (a 3-D Secure page).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from unipay.webhooks.signatures import WebhookSecret
-from unipay_example import webhooks
-from unipay_example.errors import REQUEST_ID_HEADER
+from unipay.testing.processor import Behaviour, ProcessorError, ProcessorRefund, ReferenceProcessor
+from unipay.webhooks.signatures import WebhookSecret, sign_headers
 
 Json = dict[str, Any]
-DECLINES = {"pm_acme_decline": "do_not_honor", "pm_acme_insufficient_funds": "insufficient_funds"}
-SUCCESS = "pm_acme_success"
-AUTHENTICATION = "pm_acme_3ds"
-CURRENCIES = {"usd", "eur", "gbp"}
-_CHARGE_PATH = re.compile(r"^/v1/charges/(?P<id>ch_[a-z0-9]+)(?:/(?P<action>[a-z]+))?$")
+TOKENS = {
+    "tok_acme_success": Behaviour(),
+    "tok_acme_decline": Behaviour(decline_code="do_not_honor"),
+    "tok_acme_insufficient_funds": Behaviour(decline_code="insufficient_funds"),
+    "tok_acme_3ds": Behaviour(action="three_d_secure"),
+}
+#: unipay's statuses (the processor's) in Acme Pay's words.
+STATUSES = {"requires_payment_method": "failed", "requires_confirmation": "created",
+            "requires_action": "action_required", "requires_capture": "authorized",
+            "succeeded": "paid", "canceled": "voided"}  # fmt: skip
+ROUTE = re.compile(r"/v1/charges(?:/(?P<id>[^/]+)(?:/(?P<action>confirm|capture|void|refunds))?)?")
 
 
-class ApiError(Exception):
-    """An error answer: ``{"error": {...}}`` with an HTTP status."""
-
-    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"type": kind, "message": message, **extra}}
+def signed_event(kind: str, data: Json, secret: WebhookSecret) -> tuple[bytes, dict[str, str]]:
+    """An Acme Pay event as its servers send it: Standard Webhooks headers over the JSON."""
+    now, event_id = int(time.time()), "evt_" + secrets.token_hex(8)
+    body = json.dumps({"type": kind, "created": now, "data": data}).encode()
+    return body, sign_headers(body, secret=secret, msg_id=event_id, timestamp=now)
 
 
 class FakeAcmePay:
-    """Acme Pay's charges and refunds, kept in memory; thread-safe."""
+    """Acme Pay's routes over one `ReferenceProcessor` (``processor``); thread-safe."""
 
     def __init__(self, *, api_key: str, webhook_secret: str | None = None) -> None:
         self.api_key = api_key
-        self.webhook_secret = WebhookSecret.parse(webhook_secret) if webhook_secret else None
-        self.charges: dict[str, Json] = {}
-        self.refunds: dict[str, Json] = {}
-        #: Idempotency-Key -> (the request it came with, the answer given).
-        self._answers: dict[str, tuple[bytes, tuple[int, Json]]] = {}
+        self.secret = WebhookSecret.parse(webhook_secret) if webhook_secret else None
+        self.processor = ReferenceProcessor(
+            id_prefix="ch", multiple_refunds=False, behaviour=TOKENS.__getitem__
+        )
+        self._kept: dict[str, Json] = {}  # what Acme Pay keeps and the processor does not
         self._failures: list[bool] = []
         self._lock = threading.Lock()
 
     def fail_next(self, times: int = 1, *, after_work: bool = False) -> None:
-        """Answer 503 to the next ``times`` requests; ``after_work`` does the work first, like a
-        gateway timeout on the way back (only the idempotency key prevents a second charge)."""
+        """Answer 503 to the next ``times`` requests; ``after_work`` acts first, as when the
+        answer is lost on its way back (only the idempotency key then prevents a second charge)."""
         with self._lock:
-            self._failures.extend([after_work] * times)
+            self._failures += [after_work] * times
 
     def delivery(self, kind: str, object_id: str) -> tuple[bytes, dict[str, str]]:
-        """A signed webhook about a stored charge or refund, as Acme Pay would send it."""
-        if self.webhook_secret is None:
-            raise RuntimeError("FakeAcmePay(webhook_secret=...) is needed to send webhooks")
-        data = self.charges.get(object_id) or self.refunds[object_id]
-        return webhooks.build_delivery(kind, data, secret=self.webhook_secret)
-
-    # --- HTTP ---------------------------------------------------------------------------------
+        """A signed webhook of type ``kind`` about a charge or a refund, as Acme Pay sends it."""
+        assert self.secret is not None, "FakeAcmePay(webhook_secret=...) signs webhooks"
+        charge = object_id.startswith("ch_")
+        data = (
+            self.charge(object_id) if charge else self.refund(self.processor.refund_of(object_id))
+        )
+        return signed_event(kind, data, self.secret)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        """Answer one request exactly as Acme Pay would."""
+        """Answer one request as Acme Pay would."""
         with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if failure is False:
+            status, body = 503, {"error": {"type": "unavailable", "message": "Try again."}}
+        elif given != self.api_key:  # Acme Pay repeats the key it refuses: providers redact it
+            status, body = 401, {"error": {"type": "unauthorized", "message": f"Bad key {given}"}}
+        else:
             status, body = self._answer(request)
-        headers = {REQUEST_ID_HEADER: "req_" + secrets.token_hex(8)}
-        return httpx.Response(status, json=body, headers=headers)
+        if failure:
+            status, body = 503, {"error": {"type": "timeout", "message": "Try again."}}
+        request_id = {"Acme-Request-Id": "req_" + secrets.token_hex(6)}
+        return httpx.Response(status, json=body, headers=request_id)
 
     def _answer(self, request: httpx.Request) -> tuple[int, Json]:
-        failure = self._failures.pop(0) if self._failures else None
-        if failure is False:
-            return 503, ApiError(503, "unavailable", "Acme Pay is briefly unavailable.").body
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            given = request.headers.get("authorization", "").removeprefix("Bearer ")
-            # Like some real APIs, Acme Pay repeats the key it rejects: providers must redact.
-            return 401, ApiError(401, "authentication_error", f"Invalid API key: {given}").body
-        key = request.headers.get("idempotency-key")
-        fingerprint = request.method.encode() + request.url.path.encode() + request.content
-        if key is not None and key in self._answers:
-            seen, answer = self._answers[key]
-            if seen != fingerprint:
-                error = ApiError(422, "idempotency_conflict", "Key reused with other parameters.")
-                return 422, error.body
-            return answer
+        body, key = json.loads(request.content or "{}"), request.headers.get("Idempotency-Key")
+        route = ROUTE.fullmatch(request.url.path)
+        charge_id, action = (route["id"], route["action"]) if route else (None, None)
         try:
-            answer = 200, copy.deepcopy(self._route(request))
-        except ApiError as error:
-            answer = error.status, copy.deepcopy(error.body)
-        if key is not None:
-            self._answers[key] = (fingerprint, answer)
-        if failure:
-            return 503, ApiError(503, "unavailable", "Acme Pay timed out answering.").body
-        return answer
+            if route is None or (request.method == "GET") != bool(charge_id and not action):
+                raise ProcessorError("route_not_found", f"No {request.method} {request.url.path}")
+            if request.method == "GET" and charge_id:
+                return 200, self.charge(charge_id)
+            if body.get("payment_method") is not None and body["payment_method"] not in TOKENS:
+                raise ProcessorError("invalid_request", "No such payment method.")
+            if charge_id is None:
+                return 200, self.charge(self._create(body, key))
+            if action == "refunds":
+                return 200, self.refund(self._refund(charge_id, body, key))
+            if action == "confirm":
+                self.processor.confirm(
+                    charge_id, payment_method=body["payment_method"], idempotency_key=key
+                )
+            elif action == "capture":
+                self.processor.capture(charge_id, body["amount"], idempotency_key=key)
+            else:
+                self.processor.cancel(charge_id, idempotency_key=key)
+            return 200, self.charge(charge_id)
+        except ProcessorError as error:
+            detail: Json = {"type": error.code, "message": error.message}
+            if error.payment is not None:
+                detail |= {
+                    "decline_code": error.decline_code,
+                    "charge": self.charge(error.payment.id),
+                }
+            return (422 if error.code == "idempotency_key_reused" else error.status), {
+                "error": detail
+            }
 
-    def _route(self, request: httpx.Request) -> Json:
-        body: Json = json.loads(request.content) if request.content else {}
-        path = request.url.path
-        if request.method == "POST" and path == "/v1/charges":
-            return self._create(body)
-        match = _CHARGE_PATH.match(path)
-        if match is None:
-            raise ApiError(404, "not_found", f"No route {request.method} {path}.")
-        charge = self.charges.get(match["id"])
-        if charge is None:
-            raise ApiError(404, "not_found", f"No such charge: {match['id']}.")
-        actions: dict[tuple[str, str | None], Callable[[Json, Json], Json]] = {
-            ("GET", None): lambda charge, _: charge,
-            ("POST", "confirm"): self._confirm,
-            ("POST", "capture"): self._capture,
-            ("POST", "void"): self._void,
-            ("POST", "refunds"): self._refund,
-        }
-        action = actions.get((request.method, match["action"]))
-        if action is None:
-            raise ApiError(404, "not_found", f"No route {request.method} {path}.")
-        return action(charge, body)
-
-    # --- charges ------------------------------------------------------------------------------
-
-    def _create(self, body: Json) -> Json:
-        amount, currency = body.get("amount"), body.get("currency")
-        if not isinstance(amount, int) or amount <= 0:
-            raise ApiError(
-                400, "invalid_request", "amount must be a positive integer.", param="amount"
-            )
-        if currency not in CURRENCIES:
-            raise ApiError(400, "invalid_request", "Unsupported currency.", param="currency")
-        charge: Json = {
-            "id": "ch_" + secrets.token_hex(10),
-            "object": "charge",
-            "status": "created",
-            "amount": amount,
-            "currency": currency,
-            "capture": body.get("capture", "auto"),
-            "amount_authorized": 0,
-            "amount_captured": 0,
-            "amount_refunded": 0,
-            "source": body.get("source"),
-            "email": body.get("email"),
-            "description": body.get("description"),
-            "metadata": body.get("metadata") or {},
-            "redirect_url": None,
-            "return_url": body.get("return_url"),
-            "failure_code": None,
-            "created": int(time.time()),
-        }
-        self.charges[charge["id"]] = charge
-        return self._process(charge) if body.get("confirm", True) else charge
-
-    def _confirm(self, charge: Json, body: Json) -> Json:
-        if charge["status"] not in ("created", "failed", "action_required"):
-            raise _state(charge, "confirm")
-        charge["source"] = body.get("source", charge["source"])
-        charge["return_url"] = body.get("return_url", charge["return_url"])
-        return self._process(charge)
-
-    def _process(self, charge: Json) -> Json:
-        source = charge["source"]
-        if source is None:
-            raise ApiError(400, "invalid_request", "A source is needed to confirm.", param="source")
-        if source in DECLINES:
-            charge.update(status="failed", failure_code=DECLINES[source])
-            raise ApiError(
-                402, "card_declined", "The card was declined.",
-                decline_code=DECLINES[source], charge=charge,
+    def _create(self, body: Json, key: str | None) -> str:
+        if body["currency"] not in ("USD", "EUR", "GBP") or body["payment_method"] is None:
+            raise ProcessorError("invalid_request", "Acme Pay needs USD, EUR or GBP and a token.")
+        kept = {"customer_email": body["customer_email"], "description": body["description"]}
+        try:
+            payment = self.processor.create(
+                body["amount"], body["currency"], payment_method=body["payment_method"],
+                capture=body["capture_method"], confirm=body["confirm"],
+                reference=body["reference"], metadata=body["metadata"], idempotency_key=key,
             )  # fmt: skip
-        if source == AUTHENTICATION and charge["status"] != "action_required":
-            redirect = f"https://3ds.acmepay.example/authenticate/{charge['id']}"
-            charge.update(status="action_required", redirect_url=redirect)
-            return charge
-        if source not in (SUCCESS, AUTHENTICATION):
-            raise ApiError(400, "invalid_request", "No such source.", param="source")
-        charge.update(failure_code=None, redirect_url=None, amount_authorized=charge["amount"])
-        if charge["capture"] == "manual":
-            charge["status"] = "authorized"
-        else:
-            charge.update(status="paid", amount_captured=charge["amount"])
-        return charge
+        except ProcessorError as error:  # a declined charge exists all the same
+            self._keep(error.payment.id if error.payment else "", kept)
+            raise
+        return self._keep(payment.id, kept)
 
-    def _capture(self, charge: Json, body: Json) -> Json:
-        if charge["status"] != "authorized":
-            raise _state(charge, "capture")
-        amount = body.get("amount", charge["amount_authorized"])
-        if not isinstance(amount, int) or not 0 < amount <= charge["amount_authorized"]:
-            raise ApiError(
-                400, "invalid_request", "amount exceeds the authorization.", param="amount"
-            )
-        charge.update(status="paid", amount_captured=amount)
-        return charge
-
-    def _void(self, charge: Json, body: Json) -> Json:
-        if charge["status"] not in ("created", "failed", "action_required", "authorized"):
-            raise _state(charge, "void")
-        charge.update(status="voided", redirect_url=None)
-        return charge
-
-    def _refund(self, charge: Json, body: Json) -> Json:
-        if charge["status"] != "paid":
-            raise _state(charge, "refund")
-        if charge["amount_refunded"]:
-            raise ApiError(409, "invalid_state", "This charge has already been refunded once.")
-        left = charge["amount_captured"]
-        amount = body.get("amount", left)
-        if not isinstance(amount, int) or not 0 < amount <= left:
-            raise ApiError(
-                400, "invalid_request", f"At most {left} can be refunded.", param="amount"
-            )
-        refund: Json = {
-            "id": "rf_" + secrets.token_hex(10),
-            "object": "refund",
-            "charge": charge["id"],
-            "amount": amount,
-            "currency": charge["currency"],
-            "status": "succeeded",
-            "reason": body.get("reason"),
-            "metadata": body.get("metadata") or {},
-            "created": int(time.time()),
-        }
-        self.refunds[refund["id"]] = refund
-        charge["amount_refunded"] = amount
+    def _refund(self, charge_id: str, body: Json, key: str | None) -> ProcessorRefund:
+        refund = self.processor.refund(
+            charge_id, body["amount"], reference=body["reference"], metadata=body["metadata"],
+            idempotency_key=key,
+        )  # fmt: skip
+        self._keep(refund.id, {"reason": body["reason"]})
         return refund
 
+    def _keep(self, object_id: str, fields: Json) -> str:
+        """Remember what the processor does not (first answer wins, as a replay changes nothing)."""
+        self._kept.setdefault(object_id, fields | {"created": int(time.time())})
+        return object_id
 
-def _state(charge: Json, action: str) -> ApiError:
-    return ApiError(409, "invalid_state", f"Cannot {action} a charge that is {charge['status']}.")
+    def charge(self, charge_id: str) -> Json:
+        """A charge as Acme Pay shows it."""
+        payment = self.processor.payment(charge_id)
+        return {
+            "id": payment.id, "object": "charge", "status": STATUSES[payment.status],
+            "amount": payment.amount, "currency": payment.currency,
+            "capture_method": payment.capture, "amount_capturable": payment.amount_capturable,
+            "amount_received": payment.amount_received, "amount_refunded": payment.amount_refunded,
+            "payment_method": payment.payment_method, "metadata": dict(payment.metadata),
+            "decline_code": payment.decline_code, "reference": payment.reference,
+            "redirect_url": f"https://3ds.acmepay.example/{payment.id}" if payment.action else None,
+            **self._kept[payment.id],
+        }  # fmt: skip
+
+    def refund(self, refund: ProcessorRefund) -> Json:
+        """A refund as Acme Pay shows it."""
+        currency = self.processor.payment(refund.payment_id).currency
+        return {
+            "id": refund.id, "object": "refund", "charge": refund.payment_id,
+            "amount": refund.amount, "currency": currency, "status": refund.status,
+            "metadata": dict(refund.metadata), "reference": refund.reference,
+            **self._kept[refund.id],
+        }  # fmt: skip

@@ -1,209 +1,214 @@
-"""``AcmeProvider``: Acme Pay's REST API over httpx, with a sync and an async face.
-
-Each operation is built once by :mod:`unipay_example.api` (method, path, body, idempotency key,
-reader); :meth:`AcmeProvider._send` and :meth:`AcmeProvider._asend` are the only code that differs
-between the faces, so ``AsyncGateway`` never needs a thread.
-"""
+"""Acme Pay for unipay, built step by step in docs/plugins/writing-a-provider.md."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from unipay.errors import ProviderNotConfigured
-from unipay.models import (
-    CancelPaymentRequest,
-    CapturePaymentRequest,
-    ConfirmPaymentRequest,
-    CreatePaymentRequest,
-    Payment,
-    Refund,
-    RefundPaymentRequest,
-    WebhookEvent,
-    WebhookEventType,
-)
-from unipay.provider import CallContext, Capabilities, Provider
-from unipay.webhooks.signatures import parse_secrets
-from unipay_example import api, errors, webhooks
+from unipay import errors, hookimpl, models
+from unipay._flow import Flow
+from unipay.hookspecs import ProviderRegistrar
+from unipay.http import HttpClient
+from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
+from unipay.webhooks.signatures import parse_secrets, sign_headers, verify
 
-API_KEY_ENV = "ACME_API_KEY"
-WEBHOOK_SECRET_ENV = "ACME_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
-API_BASE_ENV = "ACME_API_BASE"
-DEFAULT_API_BASE = "https://api.acmepay.example"
-
-T = TypeVar("T", Payment, Refund)
+API_BASE = "https://api.acmepay.example/v1/"
+#: Acme Pay's charge statuses, in unipay's (Stripe's) words.
+STATUSES = {
+    "created": "requires_confirmation",
+    "failed": "requires_payment_method",
+    "action_required": "requires_action",
+    "authorized": "requires_capture",
+    "paid": "succeeded",
+    "voided": "canceled",
+}
+#: Acme Pay's webhook events and their unified types; any other event is "other".
+EVENTS = {
+    "charge.paid": "payment.succeeded",
+    "charge.failed": "payment.failed",
+    "charge.voided": "payment.canceled",
+    "charge.authorized": "payment.requires_capture",
+    "charge.action_required": "payment.requires_action",
+    "refund.succeeded": "refund.succeeded",
+    "refund.failed": "refund.failed",
+}
+#: What Acme Pay's error statuses mean (429 and 5xx: see `_read`).
+ERRORS: dict[int, type[errors.UnipayError]] = {
+    400: errors.InvalidRequest,
+    401: errors.AuthenticationFailed,
+    403: errors.PermissionDenied,
+    404: errors.PaymentNotFound,
+    409: errors.InvalidPaymentState,
+    422: errors.IdempotencyKeyReused,
+}
+#: The fields Acme Pay names as unipay does; `_payment` and `_refund` map the others.
+CHARGE_FIELDS = ["amount", "currency", "capture_method", "amount_capturable", "amount_received"]
+CHARGE_FIELDS += ["amount_refunded", "payment_method", "customer_email", "description"]
+CHARGE_FIELDS += ["metadata", "decline_code"]
+REFUND_FIELDS = ["amount", "currency", "status", "reason", "metadata"]
 
 
 class AcmeProvider(Provider):
-    """Acme Pay. Configure it in code, or from the environment with :meth:`from_env`."""
-
+    name = "acmepay"
+    # The defaults hold too: a confirm step, idempotency keys honoured (Acme Pay answers a repeated
+    # Idempotency-Key with its first answer), retrieve; one refund per charge, none settled later.
     capabilities = Capabilities(
         manual_capture=True,
         partial_capture=True,
         partial_refunds=True,
-        multiple_refunds=False,  # Acme Pay allows one refund per charge
         cancel=True,
         webhooks=True,
+        next_actions=frozenset({NextActionKind.THREE_D_SECURE}),  # action_required: a 3DS page
+        declines_include_payment=True,  # a 402 carries the declined charge
         currencies=frozenset({"USD", "EUR", "GBP"}),
-        minimum_amounts={"USD": 50, "EUR": 50, "GBP": 30},
     )
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        webhook_secrets: Sequence[str] = (),
-        api_base: str = DEFAULT_API_BASE,
-        timeout: float = 10.0,
-        name: str = "acmepay",
+        self, *, api_key: str, webhook_secrets: Sequence[str] = (), api_base: str = API_BASE
     ) -> None:
-        """
-        Args:
-            api_key: an Acme Pay secret key (``ak_test_...``); never logged or shown.
-            webhook_secrets: endpoint signing secrets (``whsec_...``); several while rolling.
-            api_base: the API's address, e.g. a local Acme Pay sandbox.
-            timeout: seconds per HTTP request.
-        """
         if not api_key.startswith("ak_"):
-            raise ProviderNotConfigured(
-                name, API_KEY_ENV, "The key given is not an Acme Pay secret key (ak_test_...)."
-            )
-        self.name = name
-        self.api_base = api_base
+            raise errors.ProviderNotConfigured(self.name, "ACME_API_KEY", "Keys start with ak_.")
         self._api_key = api_key
-        self._webhook_keys = parse_secrets(webhook_secrets) if webhook_secrets else ()
-        options: dict[str, Any] = {
-            "base_url": api_base,
-            "headers": {"Authorization": f"Bearer {api_key}"},
-            "timeout": timeout,
-        }
-        self._client = httpx.Client(**options)
-        self._async_client = httpx.AsyncClient(**options)
+        self._secrets = parse_secrets(webhook_secrets) if webhook_secrets else ()
+        auth = {"Authorization": f"Bearer {api_key}"}  # httpx never shows it
+        self.http = HttpClient(provider=self.name, base_url=api_base, headers=auth)
 
     @classmethod
     def from_env(cls) -> AcmeProvider:
-        """Settings from ACME_API_KEY, ACME_WEBHOOK_SECRET (comma-separated) and ACME_API_BASE."""
-        key = os.environ.get(API_KEY_ENV, "").strip()
-        if not key:
-            raise ProviderNotConfigured("acmepay", API_KEY_ENV, "Use a test key (ak_test_...).")
-        secrets = os.environ.get(WEBHOOK_SECRET_ENV, "")
-        return cls(
-            api_key=key,
-            webhook_secrets=[s.strip() for s in secrets.split(",") if s.strip()],
-            api_base=os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE,
-        )
-
-    def __repr__(self) -> str:
-        return f"<AcmeProvider {self.name!r} api_base={self.api_base!r}>"
-
-    # --- operations: each builds its request once, for both faces -----------------------------
-
-    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        return self._send(api.create_charge(request, ctx.idempotency_key))
-
-    async def acreate_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
-        return await self._asend(api.create_charge(request, ctx.idempotency_key))
-
-    def confirm_payment(
-        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return self._send(api.confirm_charge(provider_payment_id, request, ctx.idempotency_key))
-
-    async def aconfirm_payment(
-        self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        call = api.confirm_charge(provider_payment_id, request, ctx.idempotency_key)
-        return await self._asend(call)
-
-    def capture_payment(
-        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return self._send(api.capture_charge(provider_payment_id, request, ctx.idempotency_key))
-
-    async def acapture_payment(
-        self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
-    ) -> Payment:
-        call = api.capture_charge(provider_payment_id, request, ctx.idempotency_key)
-        return await self._asend(call)
-
-    def cancel_payment(
-        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return self._send(api.void_charge(provider_payment_id, request, ctx.idempotency_key))
-
-    async def acancel_payment(
-        self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
-    ) -> Payment:
-        return await self._asend(api.void_charge(provider_payment_id, request, ctx.idempotency_key))
-
-    def refund_payment(
-        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund:
-        return self._send(api.refund_charge(provider_payment_id, request, ctx.idempotency_key))
-
-    async def arefund_payment(
-        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> Refund:
-        call = api.refund_charge(provider_payment_id, request, ctx.idempotency_key)
-        return await self._asend(call)
-
-    def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        return self._send(api.get_charge(provider_payment_id))
-
-    async def aretrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Payment:
-        return await self._asend(api.get_charge(provider_payment_id))
-
-    # --- webhooks ---------------------------------------------------------------------------------
-
-    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        return webhooks.verify_delivery(self.name, body, headers, self._webhook_keys)
-
-    def sign_test_delivery(
-        self, event_type: WebhookEventType, payment: Payment
-    ) -> tuple[bytes, dict[str, str]]:
-        if not self._webhook_keys:
-            raise ProviderNotConfigured(self.name, WEBHOOK_SECRET_ENV)
-        return webhooks.payment_delivery(event_type, payment, secret=self._webhook_keys[0])
-
-    # --- the two faces: the only code that differs between sync and async ----------------------
-
-    def _send(self, call: api.ApiCall[T]) -> T:
-        try:
-            response = self._client.request(
-                call.method, call.path, json=call.body, headers=call.headers
-            )
-        except httpx.TransportError as error:
-            raise errors.unavailable(self.name, error) from None
-        return self._read(call, response)
-
-    async def _asend(self, call: api.ApiCall[T]) -> T:
-        try:
-            response = await self._async_client.request(
-                call.method, call.path, json=call.body, headers=call.headers
-            )
-        except httpx.TransportError as error:
-            raise errors.unavailable(self.name, error) from None
-        return self._read(call, response)
-
-    def _read(self, call: api.ApiCall[T], response: httpx.Response) -> T:
-        if response.is_error:
-            raise errors.from_response(
-                self.name, response, redact=self._redact, read_charge=self._read_charge
-            )
-        return call.read(self.name, response.json())
-
-    def _read_charge(self, charge: Mapping[str, Any]) -> Payment:
-        return api.read_charge(self.name, charge)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted key]")
+        key, base = os.environ.get("ACME_API_KEY", ""), os.environ.get("ACME_API_BASE", API_BASE)
+        secrets = os.environ.get("ACME_WEBHOOK_SECRET", "").replace(",", " ").split()
+        return cls(api_key=key.strip(), webhook_secrets=secrets, api_base=base)
 
     def close(self) -> None:
-        self._client.close()
+        self.http.close()
 
     async def aclose(self) -> None:
-        self._client.close()
-        await self._async_client.aclose()
+        await self.http.aclose()
+
+    # --- operations: one flow each, for both faces ----------------------------------------------
+
+    def create_payment(
+        self, request: models.CreatePaymentRequest, ctx: CallContext
+    ) -> Flow[models.Payment]:
+        return self._payment((yield from self._post("charges", request, ctx)))
+
+    def confirm_payment(
+        self, charge_id: str, request: models.ConfirmPaymentRequest, ctx: CallContext
+    ) -> Flow[models.Payment]:
+        return self._payment((yield from self._post(f"charges/{charge_id}/confirm", request, ctx)))
+
+    def capture_payment(
+        self, charge_id: str, request: models.CapturePaymentRequest, ctx: CallContext
+    ) -> Flow[models.Payment]:
+        return self._payment((yield from self._post(f"charges/{charge_id}/capture", request, ctx)))
+
+    def cancel_payment(
+        self, charge_id: str, request: models.CancelPaymentRequest, ctx: CallContext
+    ) -> Flow[models.Payment]:
+        return self._payment((yield from self._post(f"charges/{charge_id}/void", request, ctx)))
+
+    def refund_payment(
+        self, charge_id: str, request: models.RefundPaymentRequest, ctx: CallContext
+    ) -> Flow[models.Refund]:
+        return self._refund((yield from self._post(f"charges/{charge_id}/refunds", request, ctx)))
+
+    def retrieve_payment(self, charge_id: str, ctx: CallContext) -> Flow[models.Payment]:
+        return self._payment(self._read((yield from self.http.get(f"charges/{charge_id}"))))
+
+    def _post(self, path: str, request: BaseModel, ctx: CallContext) -> Flow[Any]:
+        """Send the request's fields (named as unipay names them), the call's merchant reference
+        and its idempotency key."""
+        token = getattr(request, "payment_method", None)
+        if token is not None and not token.startswith("tok_acme_"):
+            raise errors.InvalidRequest(
+                "Acme Pay tokens start with tok_acme_.", param="payment_method"
+            )
+        body = request.model_dump(mode="json", exclude={"provider"}) | {"reference": ctx.reference}
+        headers = {"Idempotency-Key": ctx.idempotency_key}
+        return self._read((yield from self.http.post(path, json=body, headers=headers)))
+
+    def _payment(self, charge: Mapping[str, Any]) -> models.Payment:
+        redirect = charge["redirect_url"]
+        return models.Payment(
+            provider=self.name,
+            provider_payment_id=charge["id"],
+            status=STATUSES[charge["status"]],
+            next_action={"redirect_url": redirect} if redirect else None,
+            created_at=charge["created"],
+            **{name: charge[name] for name in CHARGE_FIELDS},
+        )
+
+    def _refund(self, refund: Mapping[str, Any]) -> models.Refund:
+        return models.Refund(
+            provider=self.name,
+            provider_refund_id=refund["id"],
+            payment_id=f"{self.name}:{refund['charge']}",
+            created_at=refund["created"],
+            **{name: refund[name] for name in REFUND_FIELDS},
+        )
+
+    def _read(self, response: httpx.Response) -> Any:
+        """The answer's JSON, or the unipay error it means."""
+        if response.is_success:
+            return response.json()
+        status = response.status_code
+        if status == 429 or status >= 500:  # Acme Pay may not have acted: retried with the key
+            raise errors.ProviderUnavailable(f"Acme Pay answered {status}.", provider=self.name)
+        error, request_id = response.json()["error"], response.headers.get("Acme-Request-Id")
+        message = error["message"].replace(self._api_key, "ak_...")  # it repeats a rejected key
+        info = {"provider": self.name, "provider_code": error["type"], "request_id": request_id}
+        if status == 402:
+            charge = self._payment(error["charge"])
+            raise errors.PaymentDeclined(
+                message, decline_code=error["decline_code"], payment=charge, **info
+            )
+        raise ERRORS.get(status, errors.ProviderError)(message, **info)
+
+    # --- webhooks: Standard Webhooks, checked by unipay's helpers --------------------------------
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> models.WebhookEvent:
+        if not self._secrets:
+            raise errors.WebhookVerificationError("Set ACME_WEBHOOK_SECRET.", provider=self.name)
+        event_id = verify(body, headers, self._secrets, provider=self.name).msg_id  # first
+        # What it raises reading a verified delivery, WebhookApp answers with 400, logging the
+        # exception's type but never its text (which may quote the body).
+        event = json.loads(body)
+        kind, data = str(event["type"]), event["data"]
+        return models.WebhookEvent(
+            id=event_id,
+            provider=self.name,
+            type=EVENTS.get(kind, "other"),
+            provider_type=kind,
+            data=data,
+            payment=self._payment(data) if kind.startswith("charge.") else None,
+            refund=self._refund(data) if kind.startswith("refund.") else None,
+            created_at=event["created"],
+        )
+
+    def sign_test_delivery(
+        self, event_type: models.WebhookEventType, payment: models.Payment
+    ) -> tuple[bytes, dict[str, str]]:
+        kind = next((acme for acme, ours in EVENTS.items() if ours == event_type), "")
+        if not kind.startswith("charge."):
+            raise errors.InvalidRequest(f"Acme Pay sends no {event_type}.", param="event_type")
+        if not self._secrets:
+            raise errors.ProviderNotConfigured(self.name, "ACME_WEBHOOK_SECRET")
+        charge = payment.model_dump(mode="json", include=set(CHARGE_FIELDS))
+        charge["id"] = payment.provider_payment_id
+        charge["created"] = int(payment.created_at.timestamp())
+        charge["status"] = next(acme for acme, ours in STATUSES.items() if ours == payment.status)
+        charge["redirect_url"] = payment.next_action and payment.next_action.redirect_url
+        now = int(time.time())
+        body = json.dumps({"type": kind, "created": now, "data": charge}).encode()
+        return body, sign_headers(body, secret=self._secrets[0], msg_id=f"evt_{now}", timestamp=now)
+
+
+@hookimpl
+def unipay_register_providers(register: ProviderRegistrar) -> None:
+    register("acmepay", AcmeProvider.from_env)

@@ -1,7 +1,7 @@
 """Signed Acme Pay events of every shape never get a 5xx from the webhook app.
 
 Events are Acme Pay's own (a charge or a refund) with random statuses, fields left out and fields
-of the wrong type, each signed as Acme Pay signs (:func:`unipay_example.webhooks.build_delivery`),
+of the wrong type, each signed as Acme Pay signs (:func:`unipay_example.fake_api.signed_event`),
 so every one passes the signature check and reaches the mapping.
 
 This file sits below ``tests/`` on purpose: the tutorial (docs/plugins/writing-a-provider.md)
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unipay_example import AcmeProvider, api, webhooks
+from unipay_example import AcmeProvider, provider
+from unipay_example.fake_api import signed_event
 
-from unipay import Gateway, Payment, WebhookEvent
+from unipay import Gateway, WebhookEvent
 from unipay.storage import MemoryStore
 from unipay.webhooks import WebhookApp
 from unipay.webhooks.signatures import parse_secrets
@@ -31,27 +31,35 @@ WEBHOOK_SECRET = "whsec_" + "YWNtZS1wYXktZnV6ei1zaWduaW5nLWtleQ=="
 Json = dict[str, Any]
 DROP = object()  # a field left out
 
-CHARGE = api.charge_from_payment(
-    Payment(
-        provider="acmepay",
-        provider_payment_id="ch_fuzz",
-        status="succeeded",
-        amount=1299,
-        currency="USD",
-        amount_received=1299,
-        metadata={"order": "42"},
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-)
+CHARGE: Json = {
+    "id": "ch_fuzz",
+    "object": "charge",
+    "status": "paid",
+    "amount": 1299,
+    "currency": "USD",
+    "capture_method": "automatic",
+    "amount_capturable": 0,
+    "amount_received": 1299,
+    "amount_refunded": 0,
+    "payment_method": "tok_acme_success",
+    "customer_email": None,
+    "description": None,
+    "metadata": {"order": "42"},
+    "decline_code": None,
+    "reference": "unipay-0123456789abcdef0123456789abcdef",
+    "redirect_url": None,
+    "created": 1767225600,
+}
 REFUND: Json = {
-    "id": "rf_fuzz",
+    "id": "ref_fuzz",
     "object": "refund",
     "charge": "ch_fuzz",
     "amount": 500,
-    "currency": "usd",
+    "currency": "USD",
     "status": "succeeded",
     "reason": None,
     "metadata": {},
+    "reference": None,
     "created": 1767225600,
 }
 
@@ -69,10 +77,10 @@ json_values = st.recursive(
     max_leaves=6,
 )
 statuses = st.one_of(
-    st.sampled_from([*api.CHARGE_STATUSES, *api.REFUND_STATUSES, "disputed"]), json_values
+    st.sampled_from([*provider.STATUSES, "pending", "succeeded", "failed", "disputed"]), json_values
 )
 kinds = st.one_of(
-    st.sampled_from([*webhooks.EVENT_TYPES, "charge.disputed", "refund.created"]),
+    st.sampled_from([*provider.EVENTS, "charge.disputed", "refund.created"]),
     st.text(max_size=20),
 )
 
@@ -95,8 +103,8 @@ def acme_deliveries(draw: st.DrawFn) -> tuple[tuple[bytes, dict[str, str]], bool
             data[name] = value
     family = "charge." if data is not REFUND and data.get("object") == "charge" else "refund."
     kind = draw(kinds)
-    intact = not changes and kind.startswith(family) and kind in webhooks.EVENT_TYPES
-    return webhooks.build_delivery(kind, data, secret=KEY), intact
+    intact = not changes and kind.startswith(family) and kind in provider.EVENTS
+    return signed_event(kind, data, KEY), intact
 
 
 def test_the_app_never_answers_5xx_for_a_signed_acme_pay_event() -> None:
