@@ -223,6 +223,18 @@ def test_confirm_is_refused_once_succeeded(mock: MockProvider, drive: Drive[Any]
         drive(mock.confirm_payment(payment.provider_payment_id, ConfirmPaymentRequest(), ctx()))
 
 
+def test_an_action_result_is_refused(mock: MockProvider, drive: Drive[Any]) -> None:
+    """3-D Secure completes at the provider, as on Stripe: nothing to hand back on confirm."""
+    waiting = drive(
+        mock.create_payment(request(payment_method=cards.AUTHENTICATION_REQUIRED), ctx())
+    )
+    answer = ConfirmPaymentRequest(action_result={"threeDSResult": "eyJ0cmFuc1N0YXR1cyI6IlkifQ"})
+    with pytest.raises(InvalidRequest) as caught:
+        drive(mock.confirm_payment(waiting.provider_payment_id, answer, ctx()))
+    assert caught.value.param == "action_result"
+    assert mock.authenticate(waiting.provider_payment_id).status is PaymentStatus.SUCCEEDED
+
+
 def test_a_ledger_file_is_one_provider_for_every_instance(
     tmp_path: Path, drive: Drive[Any]
 ) -> None:

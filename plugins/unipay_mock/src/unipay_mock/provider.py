@@ -308,6 +308,13 @@ class MockProvider(Provider):
         return self._confirmed(payment, method, request.return_url)
 
     def _confirm(self, provider_payment_id: str, request: ConfirmPaymentRequest, _: str) -> Outcome:
+        if request.action_result is not None:
+            raise InvalidRequest(
+                "mock: takes no action_result: as on Stripe, 3-D Secure completes at the provider "
+                "(in tests, MockProvider.authenticate plays the customer)",
+                param="action_result",
+                provider=self.name,
+            )
         payment = self._load(provider_payment_id)
         if payment.status not in _CONFIRMABLE:
             raise _state_error(payment, "confirm")
