@@ -334,9 +334,19 @@ class _On:
 
     async def create(self, token: str | None, **kwargs: Any) -> Payment:
         kwargs = {"amount": self.amount, "currency": self.currency} | kwargs
-        payment = await self.face(
-            "create_payment", provider=self.name, payment_method=token, **kwargs
-        )
+        try:
+            payment = await self.face(
+                "create_payment", provider=self.name, payment_method=token, **kwargs
+            )
+        except InvalidRequest as refused:
+            if refused.param != "payment_method":
+                raise
+            pytest.fail(
+                f"The provider refused the test payment method {token!r}: {refused.message}\n"
+                "Override the token fixtures (success_token, decline_token with decline_code, "
+                f"authentication_token) with the provider's own test payment methods.\n"
+                f"See {TESTING}."
+            )
         return cast(Payment, payment)
 
     async def refund(self, payment_id: str, **kwargs: Any) -> Refund:
@@ -1267,9 +1277,7 @@ class ProviderConformance:
         signed_delivery: SignedDelivery,
     ) -> None:
         on = _On(Face(gateway), provider)
-        payment = gateway.create_payment(
-            provider=on.name, amount=on.amount, currency=on.currency, payment_method=success_token
-        )
+        payment = asyncio.run(on.create(success_token))
         body, headers = signed_delivery(payment)
         event = _one_event(provider.verify_webhook(body, headers))
         expect(
@@ -1298,9 +1306,7 @@ class ProviderConformance:
         signed_delivery: SignedDelivery,
     ) -> None:
         on = _On(Face(gateway), provider)
-        payment = gateway.create_payment(
-            provider=on.name, amount=on.amount, currency=on.currency, payment_method=success_token
-        )
+        payment = asyncio.run(on.create(success_token))
         body, headers = signed_delivery(payment)
         tampered = body.replace(str(on.amount).encode(), str(on.amount * 100).encode(), 1)
         expect(tampered != body, "The delivery's body should mention the amount.", WEBHOOKS)
@@ -1319,9 +1325,7 @@ class ProviderConformance:
         signed_delivery: SignedDelivery,
     ) -> None:
         on = _On(Face(gateway), provider)
-        payment = gateway.create_payment(
-            provider=on.name, amount=on.amount, currency=on.currency, payment_method=success_token
-        )
+        payment = asyncio.run(on.create(success_token))
         body, _ = signed_delivery(payment)
         with expect_raises(
             WebhookVerificationError,
@@ -1337,9 +1341,7 @@ class ProviderConformance:
         if not _implements(provider, "sign_test_delivery"):
             pytest.skip("the provider does not implement sign_test_delivery()")
         on = _On(Face(gateway), provider)
-        payment = gateway.create_payment(
-            provider=on.name, amount=on.amount, currency=on.currency, payment_method=success_token
-        )
+        payment = asyncio.run(on.create(success_token))
         signed = 0
         for event_type in WebhookEventType:
             if not event_type.value.startswith("payment."):
