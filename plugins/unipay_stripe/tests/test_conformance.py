@@ -17,6 +17,23 @@ class TestStripeConformance(ProviderConformance):
     def provider(self, stripe_provider: StripeProvider) -> StripeProvider:
         return stripe_provider
 
+    # Stripe's own test payment methods (the kit's defaults are neutral tokens).
+    @pytest.fixture
+    def success_token(self) -> str:
+        return "pm_card_visa"
+
+    @pytest.fixture
+    def decline_token(self) -> str:
+        return "pm_card_chargeDeclined"
+
+    @pytest.fixture
+    def decline_code(self) -> str:
+        return "generic_decline"
+
+    @pytest.fixture
+    def authentication_token(self) -> str:
+        return "pm_card_authenticationRequired"
+
     @pytest.fixture
     def signed_delivery(self, fake_stripe: FakeStripe) -> SignedDelivery:
         def deliver(payment: Payment) -> tuple[bytes, dict[str, str]]:
