@@ -12,10 +12,9 @@ import httpx
 from pydantic import BaseModel
 
 from unipay import errors, hookimpl, models
-from unipay._flow import Flow
 from unipay.hookspecs import ProviderRegistrar
 from unipay.http import HttpClient
-from unipay.provider import CallContext, Capabilities, NextActionKind, Provider
+from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
 from unipay.webhooks.signatures import parse_secrets, sign_headers, verify
 
 API_BASE = "https://api.acmepay.example/v1/"
@@ -124,11 +123,7 @@ class AcmeProvider(Provider):
     def _post(self, path: str, request: BaseModel, ctx: CallContext) -> Flow[Any]:
         """Send the request's fields (named as unipay names them), the call's merchant reference
         and its idempotency key."""
-        token = getattr(request, "payment_method", None)
-        if token is not None and not token.startswith("tok_acme_"):
-            raise errors.InvalidRequest(
-                "Acme Pay tokens start with tok_acme_.", param="payment_method"
-            )
+        self.token(getattr(request, "payment_method", None), prefixes=("tok_acme_",))
         body = request.model_dump(mode="json", exclude={"provider"}) | {"reference": ctx.reference}
         headers = {"Idempotency-Key": ctx.idempotency_key}
         return self._read((yield from self.http.post(path, json=body, headers=headers)))
