@@ -12,6 +12,7 @@ import uuid
 
 from benchmarks._report import Row, best_of, print_table
 from unipay import AsyncGateway, CallContext, Gateway
+from unipay._flow import run as run_flow
 from unipay.models import CreatePaymentRequest
 from unipay.storage import MemoryStore
 from unipay_mock import Ledger, MockProvider
@@ -27,7 +28,7 @@ def run(quick: bool = False) -> list[Row]:
     def direct() -> None:
         for _ in range(payments):
             request = CreatePaymentRequest(provider="mock", amount=1299, currency="USD")
-            mock.create_payment(request, CallContext(uuid.uuid4().hex))
+            run_flow(mock.create_payment(request, CallContext(uuid.uuid4().hex)))
 
     def through_gateway() -> None:
         for _ in range(payments):

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from benchmarks._report import Row, print_table
 from unipay import CallContext, Gateway
+from unipay._flow import run as run_flow
 from unipay.models import CreatePaymentRequest, parse_request
 from unipay.storage import SQLStore
 from unipay_mock import MockProvider
@@ -63,7 +64,7 @@ def _provider_work(_url: str, _prefix: str) -> Work:
     request = parse_request(CreatePaymentRequest, CHARGE)
 
     def work(key: str) -> None:
-        mock.create_payment(request, CallContext(key, 1))
+        run_flow(mock.create_payment(request, CallContext(key, 1)))
 
     return work
 

@@ -42,6 +42,7 @@ from unipay_redis.testing import RedisServer, require_binaries, start_server
 
 from benchmarks._report import Row, print_table
 from unipay import AsyncGateway, CallContext, Gateway
+from unipay._flow import run as run_flow
 from unipay.models import CreatePaymentRequest, parse_request
 from unipay.storage import MemoryStore, SplitStore
 from unipay_mock import MockProvider
@@ -79,7 +80,7 @@ def _bare_work(url: str, prefix: str) -> Work:
     def work(key: str) -> None:
         token, record = uuid.uuid4().hex, f"{prefix}{{operation:{key}}}"
         client.evalsha(claim, 1, record, "f" * 64, token, 60_000, 86_400_000)
-        payment = mock.create_payment(request, CallContext(key, 1))
+        payment = run_flow(mock.create_payment(request, CallContext(key, 1)))
         client.evalsha(complete, 1, record, token, payment.model_dump_json())
 
     return work

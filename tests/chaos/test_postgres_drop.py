@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select, text
 
 from unipay import Gateway, IdempotencyPolicy, Payment
 from unipay.models import CreatePaymentRequest
-from unipay.provider import CallContext
+from unipay.provider import CallContext, Flow
 from unipay.storage import SQLStore
 
 from ..counting_provider import CHARGE, CountingMock  # noqa: TID252
@@ -54,10 +54,10 @@ class CuttingMock(CountingMock):
 
     cut: Cutter | None = None
 
-    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
         if self.cut is not None:
             assert self.cut() >= 1
-        return super().create_payment(request, ctx)
+        return (yield from super().create_payment(request, ctx))
 
 
 @pytest.fixture
