@@ -117,15 +117,11 @@ class FakeAcmePay:
                 self.processor.cancel(charge_id, idempotency_key=key)
             return 200, self.charge(charge_id)
         except ProcessorError as error:
-            detail: Json = {"type": error.code, "message": error.message}
-            if error.payment is not None:
-                detail |= {
-                    "decline_code": error.decline_code,
-                    "charge": self.charge(error.payment.id),
-                }
-            return (422 if error.code == "idempotency_key_reused" else error.status), {
-                "error": detail
-            }
+            charge = self.charge(error.payment.id) if error.payment else None  # a decline's
+            detail = {"type": error.code, "message": error.message, "charge": charge}
+            detail["decline_code"] = error.decline_code
+            status = 422 if error.code == "idempotency_key_reused" else error.status
+            return status, {"error": detail}
 
     def _create(self, body: Json, key: str | None) -> str:
         if body["currency"] not in ("USD", "EUR", "GBP") or body["payment_method"] is None:
@@ -137,8 +133,9 @@ class FakeAcmePay:
                 capture=body["capture_method"], confirm=body["confirm"],
                 reference=body["reference"], metadata=body["metadata"], idempotency_key=key,
             )  # fmt: skip
-        except ProcessorError as error:  # a declined charge exists all the same
-            self._keep(error.payment.id if error.payment else "", kept)
+        except ProcessorError as error:
+            if error.payment is not None:  # a declined charge exists all the same
+                self._keep(error.payment.id, kept)
             raise
         return self._keep(payment.id, kept)
 
