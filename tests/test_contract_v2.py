@@ -5,22 +5,29 @@ as flows or as 0.1's plain methods, and hooks and handlers off the event loop on
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
 
 import unipay
 from unipay import AsyncGateway, Gateway
 from unipay._flow import Flow, arun, call, run
 from unipay.errors import (
+    AuthenticationFailed,
+    InvalidPaymentState,
     InvalidRequest,
     OutcomeUnknown,
     PaymentDeclined,
+    PaymentNotFound,
+    ProviderError,
     ProviderUnavailable,
     UnsupportedOperation,
 )
+from unipay.http import HttpClient, error_for
 from unipay.idempotency import ATTEMPT_SCOPE, OPERATION_SCOPE, IdempotencyPolicy, fingerprint
 from unipay.models import (
     ConfirmPaymentRequest,
@@ -474,3 +481,102 @@ def test_a_next_actions_result_reaches_the_provider_checked() -> None:
     with pytest.raises(InvalidRequest, match="card number") as refused:
         parse_request(ConfirmPaymentRequest, {"action_result": {"pan": "4242424242424242"}})
     assert refused.value.param == "action_result"
+
+
+# --- HTTP providers: one client pair, closed with the gateway; errors by status ------------------
+
+
+class Http(Provider):
+    """A provider over unipay's HttpClient, on httpx's mock transports."""
+
+    name = "http"
+    capabilities = Capabilities(confirmation=False)
+
+    def __init__(self, answer: httpx.Response) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            return answer
+
+        self.seen: list[httpx.Request] = []
+        self.http = HttpClient(
+            provider=self.name,
+            base_url="https://api.example/v1/",
+            headers={"Authorization": "Bearer sk_secret"},
+            transport=httpx.MockTransport(handler),
+            async_transport=httpx.MockTransport(handler),
+        )
+
+    def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
+        response = yield from self.http.post(
+            "charges", json={"amount": request.amount}, headers={"Idempotency-Key": "k"}
+        )
+        if not response.is_success:
+            raise error_for(response, "refused", provider=self.name)
+        return Payment(provider=self.name, status="succeeded", **response.json())
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> Flow[Refund]:
+        raise NotImplementedError
+        yield  # a flow that never yields
+
+
+async def test_an_http_provider_serves_both_faces_and_closes_with_the_gateway(
+    face_of: Any,
+) -> None:
+    ok = httpx.Response(
+        200, json={"provider_payment_id": "ch_1", "amount": 1000, "currency": "EUR"}
+    )
+    http = Http(ok)
+    face = face_of(http)
+    payment = await face("create_payment", provider="http", amount=1000, currency="EUR")
+    assert payment.id == "http:ch_1"
+    sent = http.seen[0]
+    assert (str(sent.url), sent.headers["authorization"]) == (
+        "https://api.example/v1/charges",
+        "Bearer sk_secret",
+    )
+    assert (sent.headers["idempotency-key"], json.loads(sent.content)) == ("k", {"amount": 1000})
+    client = http.http._client if isinstance(face.gateway, Gateway) else http.http._async_client
+    other = http.http._async_client if isinstance(face.gateway, Gateway) else http.http._client
+    assert client is not None and other is None  # each face builds only its own client
+    await face("aclose" if isinstance(face.gateway, AsyncGateway) else "close")
+    assert client.is_closed
+    assert "sk_secret" not in repr(http.http)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "retriable"),
+    [
+        (400, InvalidRequest, False),
+        (401, AuthenticationFailed, False),
+        (404, PaymentNotFound, False),
+        (409, InvalidPaymentState, False),
+        (418, ProviderError, False),
+        (429, ProviderUnavailable, True),
+        (503, ProviderUnavailable, True),
+    ],
+)
+async def test_http_errors_by_status(
+    face_of: Any, status: int, error: type[Exception], retriable: bool
+) -> None:
+    face = face_of(Http(httpx.Response(status)), retry=unipay.RetryPolicy(attempts=1))
+    with pytest.raises(error) as raised:
+        await face("create_payment", provider="http", amount=1000, currency="EUR")
+    assert raised.value.retriable is retriable  # type: ignore[attr-defined]
+
+
+async def test_a_refused_connection_says_the_request_never_left(face_of: Any) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    http = Http(httpx.Response(200))
+    transport = httpx.MockTransport(refuse)
+    http.http = HttpClient(
+        provider="http", base_url="https://api.example/", transport=transport,
+        async_transport=transport,
+    )  # fmt: skip
+    face = face_of(http, retry=unipay.RetryPolicy(attempts=1))
+    with pytest.raises(ProviderUnavailable) as raised:
+        await face("create_payment", provider="http", amount=1000, currency="EUR")
+    assert raised.value.request_sent is False and "could not connect" in raised.value.message

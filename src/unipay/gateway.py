@@ -295,7 +295,10 @@ class _GatewayCore:
     def _close(self) -> Flow[None]:
         """Close provider connections and the store."""
         for provider in self.providers.built():
-            yield from call(provider.close)
+            if inspect.isgeneratorfunction(getattr(provider.close, "__func__", None)):
+                yield from cast("Flow[None]", provider.close())
+            else:  # 0.1: a plain close, awaited as aclose on the async face when there is one
+                yield from call(provider.close)
         yield from call(self.store.close)
 
     # --- the shared path of every mutating call ----------------------------------------------

@@ -16,7 +16,51 @@ from typing import Any
 import httpx
 
 from unipay._flow import Flow, call
-from unipay.errors import ProviderUnavailable
+from unipay.errors import (
+    AuthenticationFailed,
+    InvalidPaymentState,
+    InvalidRequest,
+    PaymentNotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    UnipayError,
+)
+
+#: What an error status means, as most payment APIs use them; a provider passes its own
+#: exceptions to `error_for` (Acme's 422: a reused idempotency key).
+ERRORS_BY_STATUS: dict[int, type[UnipayError]] = {
+    400: InvalidRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    404: PaymentNotFound,
+    409: InvalidPaymentState,
+}
+
+
+def error_for(
+    response: httpx.Response,
+    message: str,
+    *,
+    provider: str,
+    provider_code: str | None = None,
+    request_id: str | None = None,
+    by_status: Mapping[int, type[UnipayError]] | None = None,
+) -> UnipayError:
+    """The unipay error an HTTP error answer means. 429 and 5xx are ``ProviderUnavailable``
+    (retriable: the provider may not have acted, and a retry with the same key is safe where it
+    honours keys); other statuses follow ``by_status``, then `ERRORS_BY_STATUS`, else
+    ``ProviderError``. ``message`` should be the provider's own, without secrets."""
+    status = response.status_code
+    info: dict[str, Any] = {
+        "provider": provider,
+        "provider_code": provider_code,
+        "request_id": request_id,
+    }
+    if status == 429 or status >= 500:
+        return ProviderUnavailable(f"{message} (HTTP {status}; retried with the same key)", **info)
+    kind = (by_status or {}).get(status) or ERRORS_BY_STATUS.get(status, ProviderError)
+    return kind(message, **info)
 
 
 class HttpClient:

@@ -262,8 +262,15 @@ class Provider(ABC):
             operation="sign_test_delivery",
         )
 
-    def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing to release
-        """Release connections; called by ``Gateway.close()`` (``aclose`` when defined)."""
+    def close(self) -> Answer[None]:
+        """Release connections; called by ``Gateway.close()`` and ``AsyncGateway.aclose()``.
+
+        The default closes ``self.http`` (an [`HttpClient`][unipay.http.HttpClient]) if the
+        provider has one. Override it as a flow, or as 0.1's plain ``close`` (with ``aclose``)."""
+        http = getattr(self, "http", None)
+        if http is not None:
+            yield from call(http.close)
+        return None
 
     def __repr__(self) -> str:
         # Subclasses hold credentials: never let a default repr print them.
