@@ -1,25 +1,17 @@
-"""The tutorial's minimal provider: Minipay, complete in under sixty lines of code.
-
-Minipay has no confirm step, no 3-D Secure, no idempotency keys, no way to fetch a payment and
-no partial refunds, and its declines do not say what became of the payment. What it has is a
-merchant reference on every payment and refund, which ``lookup`` searches: a call whose answer was
-lost is settled without charging twice. Each operation is one flow, so `Gateway` and
-`AsyncGateway` both drive it through `HttpClient`. Its fake API is ``minimal_fake_api.py``.
-"""
+"""The tutorial's minimal provider, Minipay: no confirm step, no 3-D Secure, no idempotency keys,
+no retrieve, declines without the payment; a merchant reference that ``lookup`` searches, so a
+lost answer is settled without charging twice. Its fake API is ``minimal_fake_api.py``."""
 
 from typing import Any
 
 import httpx
 
 from unipay import errors
-from unipay._flow import Flow
-from unipay.http import HttpClient
+from unipay.http import HttpClient, error_for
 from unipay.models import CreatePaymentRequest, Payment, Refund, RefundPaymentRequest
-from unipay.provider import CallContext, Capabilities, Provider
+from unipay.provider import CallContext, Capabilities, Flow, Provider
 
 BASE_URL = "https://api.minipay.test/v1/"
-#: Minipay's failures (besides 402, a decline, and 5xx) and the unipay errors they mean.
-ERRORS = {401: errors.AuthenticationFailed, 404: errors.PaymentNotFound}
 
 
 class MinipayProvider(Provider):
@@ -59,14 +51,14 @@ class MinipayProvider(Provider):
     def _read(self, response: httpx.Response) -> dict[str, Any]:
         """The JSON body of a success; a failure raised as the unipay error it means."""
         if response.status_code >= 500:
-            raise errors.ProviderUnavailable("Minipay failed; try again", provider=self.name)
+            raise error_for(response, "Minipay failed", provider=self.name)
         body: dict[str, Any] = response.json()
         if response.is_success:
             return body
         message, code = f"Minipay: {body['error']['message']}", body["error"].get("decline_code")
         if code is not None:  # a decline, without the payment: Minipay does not say
             raise errors.PaymentDeclined(message, decline_code=code, provider=self.name)
-        raise ERRORS.get(response.status_code, errors.InvalidRequest)(message, provider=self.name)
+        raise error_for(response, message, provider=self.name)
 
     def _payment(self, charge: dict[str, Any]) -> Payment:
         fields = {
@@ -80,9 +72,3 @@ class MinipayProvider(Provider):
         return Refund(
             provider=self.name, provider_refund_id=refund["id"], payment_id=payment_id, **fields
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()

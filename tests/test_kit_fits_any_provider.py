@@ -12,7 +12,6 @@ skipped by hand:
 
 from __future__ import annotations
 
-import ast
 import json
 import time
 import uuid
@@ -81,20 +80,10 @@ class TestMinipayConformance(ProviderConformance):
 
 
 def code_lines(path: Path) -> int:
-    """Lines that are not blank, comments or docstrings (as cloc counts Python)."""
-    source = path.read_text()
-    docstrings: set[int] = set()
-    for node in ast.walk(ast.parse(source)):
-        body = getattr(node, "body", None)
-        first = body[0] if isinstance(body, list) and body else None
-        value = first.value if isinstance(first, ast.Expr) else None
-        if first is not None and isinstance(value, ast.Constant) and isinstance(value.value, str):
-            docstrings.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
-    return sum(
-        1
-        for number, line in enumerate(source.splitlines(), 1)
-        if line.strip() and not line.strip().startswith("#") and number not in docstrings
-    )
+    """Lines that are neither blank nor comments; docstrings count, as for the tutorial's example
+    provider (examples/unipay-example-provider/tests/test_tutorial.py)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return sum(1 for line in lines if line and not line.startswith("#"))
 
 
 def test_the_minimal_provider_fits_in_sixty_lines() -> None:
@@ -102,12 +91,12 @@ def test_the_minimal_provider_fits_in_sixty_lines() -> None:
     assert lines <= 60, f"minimal_provider.py has {lines} lines of code; the tutorial says 60"
 
 
-def test_code_lines_counts_code_only(tmp_path: Path) -> None:
+def test_code_lines_counts_code_and_docstrings(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
         '"""Doc."""\n\n# note\nx = 1  # one\n\n\ndef f() -> None:\n    """A\n    b."""\n'
     )
-    assert code_lines(probe) == 2
+    assert code_lines(probe) == 5
 
 
 # --- everything declared, settling later --------------------------------------------------------

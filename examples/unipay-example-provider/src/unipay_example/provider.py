@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from unipay import errors, hookimpl, models
 from unipay.hookspecs import ProviderRegistrar
-from unipay.http import HttpClient
+from unipay.http import HttpClient, error_for
 from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
 from unipay.webhooks.signatures import parse_secrets, sign_headers, verify
 
@@ -37,15 +37,8 @@ EVENTS = {
     "refund.succeeded": "refund.succeeded",
     "refund.failed": "refund.failed",
 }
-#: What Acme Pay's error statuses mean (429 and 5xx: see `_read`).
-ERRORS: dict[int, type[errors.UnipayError]] = {
-    400: errors.InvalidRequest,
-    401: errors.AuthenticationFailed,
-    403: errors.PermissionDenied,
-    404: errors.PaymentNotFound,
-    409: errors.InvalidPaymentState,
-    422: errors.IdempotencyKeyReused,
-}
+#: Acme Pay's one error status that HTTP's usual meaning (`unipay.http.error_for`) gets wrong.
+BY_STATUS: dict[int, type[errors.UnipayError]] = {422: errors.IdempotencyKeyReused}
 #: The fields Acme Pay names as unipay does; `_payment` and `_refund` map the others.
 CHARGE_FIELDS = ["amount", "currency", "capture_method", "amount_capturable", "amount_received"]
 CHARGE_FIELDS += ["amount_refunded", "payment_method", "customer_email", "description"]
@@ -83,12 +76,6 @@ class AcmeProvider(Provider):
         key, base = os.environ.get("ACME_API_KEY", ""), os.environ.get("ACME_API_BASE", API_BASE)
         secrets = os.environ.get("ACME_WEBHOOK_SECRET", "").replace(",", " ").split()
         return cls(api_key=key.strip(), webhook_secrets=secrets, api_base=base)
-
-    def close(self) -> None:
-        self.http.close()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     # --- operations: one flow each, for both faces ----------------------------------------------
 
@@ -152,18 +139,20 @@ class AcmeProvider(Provider):
         """The answer's JSON, or the unipay error it means."""
         if response.is_success:
             return response.json()
-        status = response.status_code
-        if status == 429 or status >= 500:  # Acme Pay may not have acted: retried with the key
-            raise errors.ProviderUnavailable(f"Acme Pay answered {status}.", provider=self.name)
-        error, request_id = response.json()["error"], response.headers.get("Acme-Request-Id")
+        if response.status_code == 429 or response.is_server_error:
+            raise error_for(response, "Acme Pay is unavailable.", provider=self.name)
+        error = response.json()["error"]
         message = error["message"].replace(self._api_key, "ak_...")  # it repeats a rejected key
-        info = {"provider": self.name, "provider_code": error["type"], "request_id": request_id}
-        if status == 402:
-            charge = self._payment(error["charge"])
+        info = {
+            "provider_code": error["type"],
+            "request_id": response.headers.get("Acme-Request-Id"),
+        }
+        if response.status_code == 402:
             raise errors.PaymentDeclined(
-                message, decline_code=error["decline_code"], payment=charge, **info
-            )
-        raise ERRORS.get(status, errors.ProviderError)(message, **info)
+                message, decline_code=error["decline_code"], payment=self._payment(error["charge"]),
+                provider=self.name, **info,
+            )  # fmt: skip
+        raise error_for(response, message, provider=self.name, by_status=BY_STATUS, **info)
 
     # --- webhooks: Standard Webhooks, checked by unipay's helpers --------------------------------
 
