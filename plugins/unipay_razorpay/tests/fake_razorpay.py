@@ -132,6 +132,8 @@ class FakeRazorpay:
         self._faults: list[tuple[str, str, int | type[Exception]]] = []
         self._lock = threading.RLock()
         self._random = random.Random(seed)
+        #: The respx router it is mounted on, when it is.
+        self.router: Any = None
 
     # --- test controls --------------------------------------------------------------------------
 
