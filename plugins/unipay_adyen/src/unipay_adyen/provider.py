@@ -259,7 +259,8 @@ class AdyenProvider(Provider):
             known.next_action.return_url if known and known.next_action else None
         )
         payment = self._read(answer, base, return_url)
-        self.memory.answered(payment, provider_payment_id)
+        if known is not None:  # a guess is not remembered: the AUTHORISATION notification tells
+            self.memory.answered(payment, provider_payment_id)
         self._raise_if_declined(answer, payment)
         return payment
 
@@ -409,8 +410,9 @@ class AdyenProvider(Provider):
 
     def _unknown(self, provider_payment_id: str, answer: Mapping[str, Any]) -> Payment:
         """A payment completed by ``/payments/details`` that this process never saw: its amount
-        from Adyen's answer; held for capture until its AUTHORISATION notification says whether
-        it was taken at once (that notification carries the capture setting)."""
+        from Adyen's answer, and read as held for capture, the reading that never claims money
+        was taken. Not remembered: its AUTHORISATION notification, which carries the capture
+        setting (unipay-adyen's metadata marker), says what it is."""
         try:
             amount = mapping.read_amount(answer)
         except mapping.Unreadable:
