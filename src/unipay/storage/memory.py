@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, Store
-from unipay.storage.progress import advance_payment, advance_refund, count_refunds
+from unipay.storage.progress import (
+    advance_payment,
+    advance_refund,
+    count_refunds,
+    no_longer_counted,
+)
 
 
 @dataclass(slots=True)
@@ -191,7 +196,9 @@ class MemoryStore(Store):
         self._refund_ids.setdefault(refund.payment_id, {})[refund.id] = None
         payment = self._payments.get(refund.payment_id)
         if payment is not None:
-            counted = count_refunds(payment, self._refunds_of(refund.payment_id))
+            counted = count_refunds(
+                payment, self._refunds_of(refund.payment_id), no_longer_counted(stored, forward)
+            )
             if counted is not None:
                 self._payments[payment.id] = counted
 

@@ -64,15 +64,29 @@ _REFUND_COUNTED = frozenset(
 )
 
 
-def count_refunds(payment: Payment, refunds: Iterable[Refund]) -> Payment | None:
+def count_refunds(
+    payment: Payment, refunds: Iterable[Refund], uncounted: Refund | None = None
+) -> Payment | None:
     """The payment with ``amount_refunded`` raised to what its known refunds add up to, or None
     when it already says as much.
 
     The total is recomputed from the refunds themselves (each counted once, by id) rather than
     added to, so a refund that is saved twice, or that a webhook reported first, is never
     counted twice; and it only ever raises the stored figure, which may include refunds made
-    outside unipay."""
+    outside unipay. The one exception is ``uncounted``: a refund that was counted (pending) and
+    has just failed, whose amount goes back, down to no less than the refunds still counted."""
     total = sum(refund.amount for refund in refunds if refund.status in _REFUND_COUNTED)
+    if uncounted is not None:
+        lowered = max(total, payment.amount_refunded - uncounted.amount)
+        if lowered < payment.amount_refunded:
+            return payment.model_copy(update={"amount_refunded": lowered})
     if total <= payment.amount_refunded:
         return None
     return payment.model_copy(update={"amount_refunded": total})
+
+
+def no_longer_counted(stored: Refund | None, saved: Refund) -> Refund | None:
+    """``saved`` if it was counted in its payment's refunded amount and now is not (a pending
+    refund that failed): the store then gives its amount back."""
+    counted_before = stored is not None and stored.status in _REFUND_COUNTED
+    return saved if counted_before and saved.status not in _REFUND_COUNTED else None

@@ -55,7 +55,12 @@ from sqlalchemy.sql.expression import ColumnElement, Executable
 from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, Store
-from unipay.storage.progress import advance_payment, advance_refund, count_refunds
+from unipay.storage.progress import (
+    advance_payment,
+    advance_refund,
+    count_refunds,
+    no_longer_counted,
+)
 
 DEFAULT_PREFIX = "unipay_"
 _DIALECTS = ("postgresql", "sqlite")
@@ -383,9 +388,13 @@ class SQLStore(Store):
         self._swap(connection, self._payments, payment.id, change)
 
     def _save_refund(self, connection: Connection, refund: Refund) -> None:
+        uncounted: list[Refund | None] = [None]
+
         def change(old: str | None) -> Refund | None:
             stored = None if old is None else Refund.model_validate_json(old)
-            return advance_refund(stored, refund)
+            forward = advance_refund(stored, refund)
+            uncounted[0] = None if forward is None else no_longer_counted(stored, forward)
+            return forward
 
         if not self._swap(connection, self._refunds, refund.id, change):
             return
@@ -396,7 +405,7 @@ class SQLStore(Store):
             if old is None:
                 return None  # the payment is not known here: nothing to count against
             known = [Refund.model_validate_json(data) for data in connection.scalars(listed)]
-            return count_refunds(Payment.model_validate_json(old), known)
+            return count_refunds(Payment.model_validate_json(old), known, uncounted[0])
 
         self._swap(connection, self._payments, refund.payment_id, count)
 

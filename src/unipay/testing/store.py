@@ -332,6 +332,20 @@ class StoreConformance:
         assert stored is not None
         assert stored.amount_refunded == 300
 
+    def test_a_pending_refund_that_fails_gives_its_amount_back(self, store: Store) -> None:
+        """Providers that settle refunds later (Adyen, Razorpay) report a failure after the
+        pending refund was counted: the payment is refundable again, as it was."""
+        payment = _payment()
+        store.save_payment(payment)
+        kept, failing = _refund(payment, 100), _refund(payment, 200, RefundStatus.PENDING)
+        store.save_refund(kept)
+        store.save_refund(failing)
+        store.save_refund(failing.model_copy(update={"status": RefundStatus.FAILED}))
+        store.save_refund(failing.model_copy(update={"status": RefundStatus.FAILED}))
+        stored = store.get_payment(payment.id)
+        assert stored is not None
+        assert stored.amount_refunded == 100
+
     def test_concurrent_refunds_on_one_payment_are_all_counted(self, store: Store) -> None:
         """Each thread saves its own refund of one payment at once: no update is lost."""
         payment = _payment()
