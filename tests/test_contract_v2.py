@@ -74,6 +74,7 @@ class Keyless(Provider):
         self.processor = ReferenceProcessor(idempotency_keys=False)
         self.fail: list[str] = []
         self.lookup_fails = False
+        self.contexts: list[CallContext] = []
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
         when = self.fail.pop(0) if self.fail else None
@@ -98,6 +99,7 @@ class Keyless(Provider):
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
     ) -> Flow[Refund]:
+        self.contexts.append(ctx)
         refund = yield from call(self.processor.refund, provider_payment_id, request.amount)
         return Refund(
             provider=self.name,
@@ -580,3 +582,14 @@ async def test_a_refused_connection_says_the_request_never_left(face_of: Any) ->
     with pytest.raises(ProviderUnavailable) as raised:
         await face("create_payment", provider="http", amount=1000, currency="EUR")
     assert raised.value.request_sent is False and "could not connect" in raised.value.message
+
+
+async def test_an_operation_on_a_payment_sees_it_as_the_store_last_saw_it(face_of: Any) -> None:
+    """A provider that cannot retrieve payments (Adyen) still knows a payment's amount and
+    currency when another process or host created it: the gateway hands over the stored one."""
+    keyless = Keyless(lookup=False)
+    face = face_of(keyless)
+    payment = await face("create_payment", **CHARGE)
+    await face("refund_payment", payment.id)
+    seen = keyless.contexts[0].payment
+    assert seen is not None and (seen.id, seen.amount, seen.currency) == (payment.id, 1000, "EUR")

@@ -370,12 +370,15 @@ class _GatewayCore:
         held: str | None = None
         result: R | None = None
         began = False  # the provider may have acted from here on
+        known: Payment | None = None
         try:
             if check is not None:
                 assert op.payment_id is not None
                 held = yield from self._lock_payment(op.payment_id, obs)
+            if op.payment_id is not None:
                 with around_store(obs, "get_payment"):
                     known = yield from call(self.store.get_payment, op.payment_id)
+            if check is not None:
                 check(known)
             yield from hook(self.plugin_manager.hook.unipay_before_operation, call=op)
             began = True
@@ -390,6 +393,7 @@ class _GatewayCore:
                     obs=obs,
                     unknown=unknown if at_most_once else None,
                     provider_id=provider_id,
+                    known=known,
                 )
         except GeneratorExit:
             raise
@@ -626,11 +630,13 @@ class _GatewayCore:
         obs: Observers | None = None,
         unknown: Unknown | None = None,
         provider_id: str | None = None,
+        known: Payment | None = None,
     ) -> Flow[R]:
         """Call the provider, retrying transient failures with the same key until the attempts
         run out or a retry would start after ``retry_until`` (monotonic seconds). ``obs`` is
         entered around each attempt. With ``unknown`` (a provider without idempotency keys) a
-        failure that may have reached the provider is looked up before anything else."""
+        failure that may have reached the provider is looked up before anything else. ``known``
+        is the stored payment, handed to the provider in its context."""
         attempt = 1
         reference = _reference(op.idempotency_key)
         while True:
@@ -638,7 +644,7 @@ class _GatewayCore:
             try:
                 with around_attempt(obs, op, attempt):
                     try:
-                        ctx = CallContext(op.idempotency_key, attempt, reference)
+                        ctx = CallContext(op.idempotency_key, attempt, reference, known)
                         result: R = yield from self._attempt(target, step, ctx)
                         return result
                     except UnipayError as error:

@@ -144,6 +144,10 @@ class CallContext:
     #: the provider's own reference field (Adyen's ``reference``, Razorpay's ``receipt``):
     #: ``lookup`` finds the call's outcome by it.
     reference: str = ""
+    #: For an operation on an existing payment: the payment as this gateway's store last saw
+    #: it (None if it never saw it). What a provider that cannot retrieve payments (Adyen) needs
+    #: to know of one, such as its amount and currency, wherever the payment was created.
+    payment: Payment | None = None
 
 
 class Provider(ABC):
