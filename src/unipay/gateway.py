@@ -185,8 +185,9 @@ class _GatewayCore:
             },
         )
         target, provider_id = self._route(payment_id)
-        if not target.capabilities.confirmation:
-            raise _unsupported(target, "confirm_payment", "a separate confirm step")
+        caps = target.capabilities
+        if not caps.confirmation and not caps.next_actions:
+            raise _unsupported(target, "confirm_payment", "a confirm step or next actions")
         step = functools.partial(target.confirm_payment, provider_id, request)
         return (
             yield from self._mutate(Payment, target, step, provider_id, request, idempotency_key)
