@@ -76,7 +76,12 @@ def _before(point: str, request: httpx.Request) -> None:
         _die()
     if point == "mid_send":
         delay = random.uniform(0, 0.004)
-        threading.Thread(target=lambda: (time.sleep(delay), _die()), daemon=True).start()
+
+        def die_soon() -> None:
+            time.sleep(delay)
+            _die()
+
+        threading.Thread(target=die_soon, daemon=True).start()
 
 
 class DyingTransport(httpx.HTTPTransport):

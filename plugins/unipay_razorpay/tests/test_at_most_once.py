@@ -23,7 +23,7 @@ from unipay_razorpay import RazorpayProvider
 
 from .fake_razorpay import FakeRazorpay
 
-ORDER = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
+ORDER: dict[str, Any] = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
 
 
 @pytest.fixture(params=["Gateway", "AsyncGateway"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import shlex
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from .conftest import KEY_ID, KEY_SECRET, WEBHOOK_SECRET
 from .fake_razorpay import FakeRazorpay
 
 LIVE_KEY_ID = "rzp_live_9XyZ8WvU7TsR6q"
-ORDER = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
+ORDER: dict[str, Any] = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
 
 
 def test_installed_but_unconfigured_names_every_setting() -> None:

@@ -43,9 +43,9 @@ class TestRazorpayConformance(ProviderConformance):
         return razorpay
 
     @pytest.fixture
-    def success_token(self) -> str | None:  # type: ignore[override]
+    def success_token(self) -> str | None:
         return None
 
     @pytest.fixture
-    def authentication_token(self) -> str | None:  # type: ignore[override]
+    def authentication_token(self) -> str | None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from unipay.testing.faces import Face
 from .conftest import KEY_ID, KEY_SECRET
 from .fake_razorpay import INSUFFICIENT_FUNDS, CheckoutDeclined, FakeRazorpay
 
-ORDER = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
+ORDER: dict[str, Any] = {"provider": "razorpay", "amount": 50000, "currency": "INR"}
 
 
 def _sent(fake: FakeRazorpay, method: str, path_end: str) -> list[httpx.Request]:
