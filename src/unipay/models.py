@@ -472,6 +472,12 @@ class WebhookEvent(_Model):
     payment: Payment | None = Field(None, description="The payment it is about, unified.")
     refund: Refund | None = Field(None, description="The refund it is about, unified.")
     created_at: datetime = Field(default_factory=_now, description="When the provider sent it.")
+    partial: bool = Field(
+        False,
+        description="The provider's notification reports only part of the payment (Adyen's "
+        "carry a status and an amount): the fields the provider set on `payment` replace the "
+        "stored ones, the others keep their stored values, before handlers see it.",
+    )
 
 
 # --- requests: what callers send, validated before any provider or store is touched ---------

@@ -12,8 +12,10 @@ import pytest
 
 from unipay import AsyncGateway, Gateway, WebhookEvent
 from unipay.models import (
+    CaptureMethod,
     CreatePaymentRequest,
     Payment,
+    PaymentStatus,
     Refund,
     RefundPaymentRequest,
     WebhookEventType,
@@ -76,3 +78,59 @@ async def test_each_event_of_a_batch_is_handled_once_and_on_its_own(
         assert seen == ["evt_a", "evt_c", "evt_b"]  # only the failed one ran again
         empty = await client.post("/batching", content="[]")
         assert empty.status_code == 400
+
+
+class Partial(Batching):
+    """Its notifications report a status and an amount only, as Adyen's do."""
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        captured = Payment(
+            provider=self.name,
+            provider_payment_id="psp_1",
+            status=PaymentStatus.SUCCEEDED,
+            amount=5000,
+            currency="EUR",
+            amount_received=int(body),
+        )
+        return [
+            WebhookEvent(
+                id=f"capture-{body.decode()}",
+                provider=self.name,
+                type=WebhookEventType.PAYMENT_SUCCEEDED,
+                provider_type="CAPTURE",
+                payment=captured,
+                partial=True,
+            )
+        ]
+
+
+async def test_a_partial_notification_keeps_what_it_does_not_report() -> None:
+    gateway = Gateway(providers=[Partial()], load_installed=False)
+    authorized = Payment(
+        provider="batching",
+        provider_payment_id="psp_1",
+        status=PaymentStatus.REQUIRES_CAPTURE,
+        amount=5000,
+        currency="EUR",
+        amount_capturable=5000,
+        customer_email="buyer@example.com",
+        description="order 42",
+        metadata={"order": "42"},
+        capture_method=CaptureMethod.MANUAL,
+    )
+    gateway.store.save_payment(authorized)
+    app = WebhookApp(gateway)
+    seen: list[Payment | None] = []
+    app.on("*")(lambda event: seen.append(event.payment))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        assert (await client.post("/batching", content=b"5000")).status_code == 200
+    stored = gateway.store.get_payment("batching:psp_1")
+    assert stored is not None and stored == seen[0]
+    assert (stored.status, stored.amount_received) == (PaymentStatus.SUCCEEDED, 5000)
+    assert (stored.customer_email, stored.description, stored.metadata) == (
+        "buyer@example.com",
+        "order 42",
+        {"order": "42"},
+    )
+    assert stored.capture_method is CaptureMethod.MANUAL

@@ -243,6 +243,7 @@ def _deliver_event(
     token = claim.token
     assert token is not None
     try:
+        event = yield from _completed(ctx.store, event, obs)
         yield from _keep_records(ctx.store, event, obs)
         if obs is None:
             yield from call(ctx.handlers.dispatch, event)
@@ -261,6 +262,22 @@ def _deliver_event(
     with around_store(obs, "complete", WEBHOOK_SCOPE):
         yield from call(ctx.store.complete, WEBHOOK_SCOPE, key, token, outcome)
     return Outcome.PROCESSED
+
+
+def _completed(store: Store, event: WebhookEvent, obs: Observers | None) -> Flow[WebhookEvent]:
+    """A partial event's payment completed from the stored one: the fields the provider set
+    (pydantic's ``model_fields_set``) over the stored payment. Not atomic with the save that
+    follows, and needs not be: the save still never moves the payment backwards, and amounts
+    received and refunded keep their larger value against a concurrent writer."""
+    reported = event.payment
+    if not event.partial or reported is None:
+        return event
+    with around_store(obs, "get_payment"):
+        stored = yield from call(store.get_payment, reported.id)
+    if stored is None:
+        return event
+    known = {name: getattr(reported, name) for name in reported.model_fields_set}
+    return event.model_copy(update={"payment": stored.model_copy(update=known)})
 
 
 def _keep_records(store: Store, event: WebhookEvent, obs: Observers | None = None) -> Flow[None]:
