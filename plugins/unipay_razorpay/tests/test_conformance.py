@@ -24,7 +24,6 @@ _UNPAID = "the kit expects create_payment(token) to be paid at once; Razorpay's 
 #: Kit checks that assume a payment is paid (or declined) by create_payment itself.
 KIT_GAPS: dict[str, str] = {
     "test_payment_succeeds_when_created": _UNPAID + "Checkout",
-    "test_confirmation_matches_declaration": _UNPAID + "Checkout; confirm=False changes nothing",
     "test_manual_capture_matches_declaration": _UNPAID + "Checkout before anything is held",
     "test_full_refund": _UNPAID + "Checkout before anything can be refunded",
     "test_partial_refunds_match_declaration": _UNPAID + "Checkout before anything can be refunded",

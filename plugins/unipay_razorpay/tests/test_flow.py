@@ -199,6 +199,8 @@ async def test_what_razorpay_cannot_take_is_refused_before_a_request(
         await face("create_payment", provider="razorpay", amount=99, currency="INR")
     with pytest.raises(UnsupportedOperation, match="does not accept"):
         await face("create_payment", provider="razorpay", amount=5000, currency="ARS")
+    with pytest.raises(UnsupportedOperation, match="confirm step"):
+        await face("create_payment", **ORDER, confirm=False)
     with pytest.raises(UnsupportedOperation):
         await face("cancel_payment", "razorpay:order_Abc")
     assert fake.requests == []

@@ -111,3 +111,23 @@ async def test_create_checkout_confirm_capture_refund_and_its_webhook(
     assert now is not None and now.status is PaymentStatus.SUCCEEDED
     assert (now.amount_received, now.amount_refunded) == (50000, 10000)
     assert now.metadata == {"order": "42"}
+
+    # A second refund that Razorpay cannot process: refund.failed gives its amount back.
+    failing = await face("refund_payment", created.id, amount=5000, idempotency_key="refund-2")
+    stored = await face("stored_payment", created.id)
+    assert stored is not None and stored.amount_refunded == 15000
+    fake.settle_refund(failing.provider_refund_id, succeed=False)
+    event = fake.event(
+        "refund.failed",
+        payment_id=answer["razorpay_payment_id"],
+        refund_id=failing.provider_refund_id,
+    )
+    body = json.dumps(event).encode()
+    async with httpx.AsyncClient() as client:
+        failed = await client.post(f"{url}/razorpay", content=body, headers=fake.signed(body))
+    assert failed.status_code == 200
+    assert seen[-1].type is WebhookEventType.REFUND_FAILED
+    gone = gateway.store.get_refund(failing.id)
+    assert gone is not None and gone.status is RefundStatus.FAILED
+    now = await face("stored_payment", created.id)
+    assert now is not None and now.amount_refunded == 10000

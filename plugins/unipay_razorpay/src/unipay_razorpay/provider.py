@@ -82,8 +82,9 @@ class RazorpayProvider(Provider):
         # Razorpay cannot void an authorization: it refunds one left uncaptured by itself.
         cancel=False,
         webhooks=True,
-        # confirm_payment completes the client checkout with its signed answer.
-        confirmation=True,
+        # No separate confirm step (create_payment(confirm=False) is refused): the customer pays
+        # in Checkout, and confirm_payment completes that next action with its signed answer.
+        confirmation=False,
         next_actions=frozenset({NextActionKind.CLIENT_CHECKOUT}),
         # Orders and captures take no idempotency key: calls in doubt are looked up by receipt.
         idempotency_keys=False,
@@ -172,7 +173,7 @@ class RazorpayProvider(Provider):
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
         """Create the order Checkout pays: ``requires_action`` with a ``client_checkout`` next
-        action. ``confirm`` changes nothing: the customer pays in Checkout either way."""
+        action (the gateway refuses ``confirm=False``: the customer pays in Checkout)."""
         _no_payment_method(request.payment_method)
         check_amount(request.amount, request.currency)
         body: dict[str, Any] = {
