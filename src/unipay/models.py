@@ -30,7 +30,7 @@ from unipay.money import Amount, Currency
 # Patterns are used with fullmatch: ``$`` would also match before a trailing newline.
 _SEPARATOR = ":"
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-#: Any provider's token format (Stripe's pm_..., a Braintree nonce, an Adyen stored-method id):
+#: Any provider's token format (Stripe's pm_..., a nonce, a stored payment method's id):
 #: visible ASCII without spaces. The provider checks its own format; the core refuses card numbers.
 _TOKEN = re.compile(r"[\x21-\x7e]{1,500}")
 #: Digits in groups joined by single spaces or dashes, as people write card numbers.
@@ -161,7 +161,7 @@ def _check_payment_method(token: str) -> str:
     return token
 
 
-#: Keys under which a structured payment method would carry raw card data (Adyen's names for it,
+#: Keys under which a structured payment method would carry raw card data (the names card APIs use,
 #: and the common ones): a client component sends ``encryptedCardNumber`` and the like instead.
 _RAW_CARD_KEYS = frozenset({"number", "cardnumber", "cvc", "cvv", "cvv2", "securitycode"})
 STRUCTURED_METHOD_MAX_BYTES = 16_384
@@ -169,7 +169,7 @@ _STRUCTURED_MAX_DEPTH = 5
 
 
 def _check_structured_method(method: dict[str, Any]) -> dict[str, Any]:
-    """A provider's structured payment method (what Adyen's Drop-in hands the server): refused
+    """A provider's structured payment method (what its client component hands the server): refused
     when it holds raw card data anywhere, else returned with its keys sorted at every level, so a
     request's JSON stays canonical for the idempotency fingerprint."""
 
@@ -243,7 +243,7 @@ Line = Annotated[str, Strict(), AfterValidator(_FreeText(prose=False))]
 #: Caller prose (a description): no card number; tabs and line breaks are its only controls.
 Prose = Annotated[str, Strict(), AfterValidator(_FreeText(prose=True))]
 PaymentMethodToken = Annotated[str, Strict(), AfterValidator(_check_payment_method)]
-#: A provider's structured payment method, e.g. the ``paymentMethod`` object Adyen's Drop-in
+#: A provider's structured payment method, e.g. the ``paymentMethod`` object a provider's drop-in
 #: produces (``{"type": "scheme", "encryptedCardNumber": "...", ...}``); only providers that take
 #: one accept it (see the provider's page).
 StructuredPaymentMethod = dict[str, Any]
@@ -332,8 +332,8 @@ class NextAction(_Model):
     )
     data: dict[str, Any] = Field(
         default_factory=dict,
-        description="What the provider's client tools need to perform the action (Adyen's "
-        "action object; Razorpay Checkout's order id, key id, amount and currency); never a "
+        description="What the provider's client tools need to perform the action (its action "
+        "object; a client checkout's order id, key id, amount and currency); never a "
         "secret. Hand its result back through confirm_payment(action_result=...).",
     )
 
@@ -345,7 +345,7 @@ class PendingModification(_Model):
     operation: Literal["capture", "cancel", "refund"] = Field(description="What was asked.")
     amount: int | None = Field(None, description="Of how much, in minor units; None: all.")
     provider_reference: str | None = Field(
-        None, description="The provider's id of the modification (Adyen's pspReference)."
+        None, description="The provider's own id of the modification."
     )
 
 
@@ -474,8 +474,8 @@ class WebhookEvent(_Model):
     created_at: datetime = Field(default_factory=_now, description="When the provider sent it.")
     partial: bool = Field(
         False,
-        description="The provider's notification reports only part of the payment (Adyen's "
-        "carry a status and an amount): the fields the provider set on `payment` replace the "
+        description="The provider's notification reports only part of the payment (a status "
+        "and an amount, say): the fields the provider set on `payment` replace the "
         "stored ones, the others keep their stored values, before handlers see it.",
     )
 
@@ -500,8 +500,8 @@ _RETURN_URL = (
 _PAYMENT_METHOD = (
     "How the customer pays, as the provider's client-side tools produced it: a token string "
     "(Stripe's pm_..., the mock's pm_card_visa, a stored payment method id) or, for providers "
-    "that take one, a structured object (Adyen Drop-in's paymentMethod). Raw card numbers are "
-    "refused in either form."
+    "that take one, a structured object (a drop-in component's paymentMethod). Raw card "
+    "numbers are refused in either form."
 )
 
 
@@ -558,9 +558,9 @@ class ConfirmPaymentRequest(_Request):
     action_result: ActionResult | None = Field(
         None,
         description="What the customer's side handed back after the payment's next_action, as "
-        "the provider's client tools produced it: a redirect's or 3-D Secure's result (Adyen's "
-        "details), or a client checkout's signed answer (Razorpay's razorpay_payment_id, "
-        "razorpay_order_id, razorpay_signature). The provider verifies it.",
+        "the provider's client tools produced it: a redirect's or 3-D Secure's result, or a "
+        "client checkout's signed answer (its payment id, order id and signature). The provider "
+        "verifies it.",
     )
 
 

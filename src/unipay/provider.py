@@ -141,11 +141,11 @@ class CallContext:
     attempt: int = 1
     #: unipay's merchant reference for this call, the same on every attempt and in every process
     #: (derived from the idempotency key, at most 39 characters of ``[a-z0-9-]``). Send it as
-    #: the provider's own reference field (Adyen's ``reference``, Razorpay's ``receipt``):
+    #: the provider's own merchant reference field (an order's or payment's reference):
     #: ``lookup`` finds the call's outcome by it.
     reference: str = ""
     #: For an operation on an existing payment: the payment as this gateway's store last saw
-    #: it (None if it never saw it). What a provider that cannot retrieve payments (Adyen) needs
+    #: it (None if it never saw it). What a provider that cannot retrieve payments needs
     #: to know of one, such as its amount and currency, wherever the payment was created.
     payment: Payment | None = None
 
@@ -161,7 +161,7 @@ class Provider(ABC):
     name: str = ""
     capabilities: Capabilities = Capabilities()
     #: The exact body the provider expects in answer to a delivery it may consider handled
-    #: (Adyen: ``"[accepted]"``); None answers unipay's JSON receipt.
+    #: (a fixed text such as ``"[accepted]"``); None answers unipay's JSON receipt.
     webhook_acknowledgement: str | None = None
 
     @abstractmethod

@@ -187,7 +187,7 @@ def _positive(amount: int) -> int:
 
 
 class ReferenceProcessor:
-    """Payments and refunds in memory, under the rules Stripe and Adyen share. ``calls`` counts
+    """Payments and refunds in memory, under the rules card processors share. ``calls`` counts
     the operations that acted (refused ones too); ``replays`` those answered from a stored key."""
 
     def __init__(

@@ -333,7 +333,7 @@ class StoreConformance:
         assert stored.amount_refunded == 300
 
     def test_a_pending_refund_that_fails_gives_its_amount_back(self, store: Store) -> None:
-        """Providers that settle refunds later (Adyen, Razorpay) report a failure after the
+        """Providers that settle refunds later report a failure after the
         pending refund was counted: the payment is refundable again, as it was."""
         payment = _payment()
         store.save_payment(payment)

@@ -151,7 +151,7 @@ class WebhookApp:
         if status == 0:  # the client went away before the body was read
             return
         report.status = status
-        if isinstance(body, str):  # the provider's own acknowledgement (Adyen's "[accepted]")
+        if isinstance(body, str):  # the provider's own acknowledgement text
             raw, kind = body.encode(), b"text/plain; charset=utf-8"
         else:
             raw, kind = json.dumps(body, separators=(",", ":")).encode(), b"application/json"

@@ -1,7 +1,7 @@
 """What happens to one delivery once its body is read, written once as a flow.
 
-verify (the provider's plugin) -> for each event it carries (Adyen batches several per
-delivery): claim ``(provider, event id)`` in the gateway's store -> save the payment or refund
+verify (the provider's plugin) -> for each event it carries (some providers batch several
+per delivery): claim ``(provider, event id)`` in the gateway's store -> save the payment or refund
 (never backwards) -> handlers and the ``unipay_webhook_event`` hook -> complete the claim. A
 handler that raises releases its event's claim instead, so the provider's redelivery runs that
 event's handlers again (and answers the others as duplicates). Driven by
