@@ -1,5 +1,5 @@
-"""The core names no third-party provider (the docstrings' examples use the fictional Acme Pay): names live
-in its plugin, so a third party's provider is a peer of the first-party ones."""
+"""The core names no third-party provider (its docstrings' examples use the fictional Acme Pay):
+a provider's names live in its plugin, so any provider is a peer of the first-party ones."""
 
 from __future__ import annotations
 
