@@ -14,7 +14,9 @@ which `take_notifications` hands out for `conftest.adyen_delivery` to sign as Ad
 
 Payment methods behave by the words in them (`ReferenceProcessor`'s default): ``decline`` and
 ``insufficient_funds`` decline, ``authentication``/``3ds`` ask for 3-D Secure, and here
-``redirect`` or an iDEAL method ask for a redirect (whose answer, as Adyen's, has no pspReference).
+``redirect`` or an iDEAL method ask for a redirect (whose answer, as Adyen's, has no pspReference),
+and ``3ds2`` for native 3-D Secure 2 (``ChallengeShopper`` with a ``threeDS2`` action, completed
+with a ``threeDSResult``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class FakeAdyen:
         )
         #: Every request received: (path, body, headers).
         self.requests: list[tuple[str, Json, httpx.Headers]] = []
+        #: The last answer given to a request that succeeded.
+        self.last_answer: Json = {}
         self._psp: dict[str, str] = {}
         self._ids: dict[str, str] = {}
         self._pending_kind: dict[str, tuple[str, str]] = {}  # modification psp -> (kind, payment)
@@ -161,6 +165,7 @@ class FakeAdyen:
 
     def _answer(self, schema_name: str, answer: Json, status: int = 200) -> httpx.Response:
         validate(schema_name, answer)
+        self.last_answer = answer
         return httpx.Response(status, json=answer)
 
     def _error(self, status: int, code: str, message: str, kind: str) -> httpx.Response:
@@ -192,7 +197,8 @@ class FakeAdyen:
                 raise
             payment = error.payment
         self._drain("authorisation")
-        return self._result(payment, redirect_type=method.get("type", "scheme"))
+        native = "3ds2" in token.lower()
+        return self._result(payment, redirect_type=method.get("type", "scheme"), native=native)
 
     def _details(self, body: Json, key: str) -> Json:
         result = body["details"].get("redirectResult") or body["details"].get("threeDSResult")
@@ -210,7 +216,12 @@ class FakeAdyen:
         return found.id
 
     def _result(
-        self, payment: ProcessorPayment, *, redirect_type: str = "scheme", completed: bool = False
+        self,
+        payment: ProcessorPayment,
+        *,
+        redirect_type: str = "scheme",
+        completed: bool = False,
+        native: bool = False,
     ) -> Json:
         psp = self.psp(payment.id)
         amount = {"value": payment.amount, "currency": payment.currency}
@@ -227,6 +238,15 @@ class FakeAdyen:
                 **common,
             }
         assert payment.status == "requires_action" and not completed, payment
+        if payment.action == "three_d_secure" and native:
+            token = base64.b64encode(json.dumps({"acsURL": "https://acs.example/c"}).encode())
+            action = {
+                "paymentMethodType": "scheme",
+                "subtype": "challenge",
+                "token": token.decode(),
+                "type": "threeDS2",
+            }
+            return {"resultCode": "ChallengeShopper", "pspReference": psp, "action": action}
         if payment.action == "three_d_secure":
             url = (
                 f"https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect?MD={psp}"

@@ -1,12 +1,16 @@
-"""3-D Secure and redirects completed with confirm_payment, and modifications answered pending."""
+"""3-D Secure and redirects completed with confirm_payment(action_result=...), modifications
+answered pending, and operations on payments this process never saw, known from the store."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from unipay import AsyncGateway, Gateway
 from unipay.errors import InvalidPaymentState, InvalidRequest, PaymentDeclined, PaymentNotFound
-from unipay.models import PaymentStatus, WebhookEventType
+from unipay.models import PaymentStatus, RefundStatus, WebhookEventType
+from unipay.storage import MemoryStore, SQLStore
 from unipay.testing.faces import Face
 from unipay_adyen import AdyenProvider
 
@@ -39,8 +43,9 @@ async def test_three_d_secure_is_completed_with_confirm_payment(
     assert action is not None and action.type == "redirect_to_url"
     assert action.redirect_url and action.redirect_url.startswith("https://checkoutshopper-test")
     assert action.return_url == "https://shop.example/3ds-done"
+    assert action.data == fake_adyen.last_answer["action"], "Adyen's action, whole"
     result = fake_adyen.redirect_result(action.redirect_url)
-    paid = await face("confirm_payment", waiting.id, payment_method={"redirectResult": result})
+    paid = await face("confirm_payment", waiting.id, action_result={"redirectResult": result})
     path, body, _ = fake_adyen.requests[-1]
     assert (path, body) == ("/v71/payments/details", {"details": {"redirectResult": result}})
     assert paid.id == waiting.id and paid.status is PaymentStatus.SUCCEEDED
@@ -57,7 +62,7 @@ async def test_a_failed_authentication_is_a_decline(face: Face, fake_adyen: Fake
     with pytest.raises(PaymentDeclined) as declined:
         await face(
             "confirm_payment", waiting.id,
-            payment_method={"details": {"redirectResult": result}},  # a Component's state.data
+            action_result={"details": {"redirectResult": result}},  # a Component's state.data
         )  # fmt: skip
     assert declined.value.decline_code == "authentication_required"
     assert declined.value.payment is not None
@@ -77,21 +82,49 @@ async def test_a_redirect_method_gets_its_psp_reference_when_completed(
     with pytest.raises(InvalidPaymentState, match="no pspReference yet"):
         await face("cancel_payment", waiting.id)
     result = fake_adyen.redirect_result(waiting.next_action.redirect_url)
-    paid = await face("confirm_payment", waiting.id, payment_method={"redirectResult": result})
+    paid = await face("confirm_payment", waiting.id, action_result={"redirectResult": result})
     assert paid.provider_payment_id.startswith("PSP") and paid.status is PaymentStatus.SUCCEEDED
     refund = await face("refund_payment", paid.id, amount=500)
     assert refund.payment_id == paid.id
 
 
+async def test_native_three_d_secure_hands_the_component_its_action(
+    face: Face, fake_adyen: FakeAdyen
+) -> None:
+    """ChallengeShopper: the Component runs the challenge from the action in ``data`` and its
+    ``onAdditionalDetails`` hands back ``state.data``, passed as it is."""
+    waiting = await face(
+        "create_payment", provider="adyen", amount=1500, currency="EUR",
+        payment_method=f"{SHOPPER}:tok_3ds2",
+    )  # fmt: skip
+    action = waiting.next_action
+    assert action is not None and (action.type, action.redirect_url) == ("three_d_secure", None)
+    assert action.data["type"] == "threeDS2" and action.data == fake_adyen.last_answer["action"]
+    state_data = {
+        "details": {"threeDSResult": fake_adyen.redirect_result(waiting.provider_payment_id)}
+    }
+    paid = await face("confirm_payment", waiting.id, action_result=state_data)
+    assert fake_adyen.requests[-1][1] == state_data
+    assert paid.status is PaymentStatus.SUCCEEDED and paid.next_action is None
+
+
 @pytest.mark.parametrize(
-    "method", [None, "redirectResult-as-a-string", {}, {"details": {}}, {"redirectResult": 3}]
+    ("options", "param"),
+    [
+        ({}, "action_result"),
+        ({"action_result": {}}, "action_result"),
+        ({"action_result": {"details": {}}}, "action_result"),
+        ({"action_result": {"redirectResult": 3}}, "action_result"),
+        ({"action_result": {"details": {"redirectResult": "x"}, "extra": "y"}}, "action_result"),
+        ({"payment_method": {"redirectResult": "x"}}, "payment_method"),  # action_result's place
+    ],
 )
 async def test_confirm_needs_the_actions_details(
-    face: Face, fake_adyen: FakeAdyen, method: object
+    face: Face, fake_adyen: FakeAdyen, options: dict[str, object], param: str
 ) -> None:
     with pytest.raises(InvalidRequest) as refused:
-        await face("confirm_payment", "adyen:PSP0000000000001", payment_method=method)
-    assert refused.value.param == "payment_method" and fake_adyen.requests == []
+        await face("confirm_payment", "adyen:PSP0000000000001", **options)
+    assert refused.value.param == param and fake_adyen.requests == []
 
 
 async def test_a_payment_completed_in_a_process_that_never_saw_it(fake_adyen: FakeAdyen) -> None:
@@ -105,7 +138,7 @@ async def test_a_payment_completed_in_a_process_that_never_saw_it(fake_adyen: Fa
     gateway = Gateway(providers=[other], load_installed=False)
     assert waiting.next_action is not None and waiting.next_action.redirect_url
     result = fake_adyen.redirect_result(waiting.next_action.redirect_url)
-    paid = gateway.confirm_payment(waiting.id, payment_method={"redirectResult": result})
+    paid = gateway.confirm_payment(waiting.id, action_result={"redirectResult": result})
     assert paid.status is PaymentStatus.REQUIRES_CAPTURE and paid.amount == 900
     (event,) = other.verify_webhook(*adyen_delivery(fake_adyen.take_notifications()))
     assert event.type is WebhookEventType.PAYMENT_SUCCEEDED
@@ -150,9 +183,35 @@ async def test_refunds_are_checked_against_what_is_known(face: Face, fake_adyen:
         await face("refund_payment", paid.id)
 
 
-async def test_a_process_that_never_saw_the_payment_cannot_capture_or_refund_it(
+async def test_memory_ahead_of_the_store_counts_refunds_as_the_store_does(
     fake_adyen: FakeAdyen,
 ) -> None:
+    """A CAPTURE read by this provider but not stored (verify_webhook called directly) puts its
+    memory ahead of the store: the memory is used, and it counts a pending refund at once and
+    gives a failed one back, as the store does."""
+    provider = make_provider()
+    gateway = Gateway(providers=[provider], load_installed=False)
+    held = gateway.create_payment(
+        provider="adyen", amount=1000, currency="EUR", payment_method=f"{SHOPPER}:tok_success",
+        capture_method="manual",
+    )  # fmt: skip
+    captured = gateway.capture_payment(held.id)
+    fake_adyen.take_notifications()
+    fake_adyen.settle(str(captured.pending[0].provider_reference))
+    provider.verify_webhook(*adyen_delivery(fake_adyen.take_notifications()))
+    assert gateway.stored_payment(held.id).status is PaymentStatus.REQUIRES_CAPTURE
+    first = gateway.refund_payment(held.id, amount=600)
+    with pytest.raises(InvalidRequest, match="more than is left"):
+        gateway.refund_payment(held.id, amount=500)
+    fake_adyen.settle(first.provider_refund_id, succeed=False)
+    provider.verify_webhook(*adyen_delivery(fake_adyen.take_notifications()))
+    assert gateway.refund_payment(held.id).amount == 1000
+
+
+async def test_without_the_store_or_memory_knowing_it_nothing_is_sent(
+    fake_adyen: FakeAdyen,
+) -> None:
+    """Another store and another provider instance: nothing says the payment's currency."""
     made = Gateway(providers=[make_provider()], load_installed=False).create_payment(
         provider="adyen", amount=800, currency="EUR", payment_method=f"{SHOPPER}:tok_success",
         capture_method="manual",
@@ -160,7 +219,7 @@ async def test_a_process_that_never_saw_the_payment_cannot_capture_or_refund_it(
     elsewhere = Gateway(providers=[make_provider()], load_installed=False)
     sent = len(fake_adyen.requests)
     for call in (elsewhere.capture_payment, elsewhere.refund_payment, elsewhere.cancel_payment):
-        with pytest.raises(PaymentNotFound, match="has not seen"):
+        with pytest.raises(PaymentNotFound, match="Neither the gateway's store nor this process"):
             call(made.id)
     assert len(fake_adyen.requests) == sent
 
@@ -179,3 +238,64 @@ async def test_a_replayed_modification_is_listed_once(fake_adyen: FakeAdyen) -> 
     ]
     assert answers[0].pending == answers[1].pending and len(answers[1].pending) == 1
     assert fake_adyen.processor.replays["capture"] == 1
+
+
+@pytest.mark.parametrize("kind", [Gateway, AsyncGateway])
+async def test_another_provider_instance_works_from_the_shared_store(
+    fake_adyen: FakeAdyen, kind: type[Gateway] | type[AsyncGateway]
+) -> None:
+    """Another host, or a restart: a provider with empty memory over the store that saw the
+    payments captures, cancels, refunds and completes them from the store's view of each."""
+    store = MemoryStore()
+    creator = Face(kind(store=store, providers=[make_provider()], load_installed=False))
+    method = f"{SHOPPER}:tok_success"
+
+    async def create(**options: object) -> str:
+        payment = await creator(
+            "create_payment", provider="adyen", currency="EUR", payment_method=method, **options
+        )
+        return str(payment.id)
+
+    to_capture = await create(amount=800, capture_method="manual")
+    to_cancel = await create(amount=700, capture_method="manual")
+    to_refund = await create(amount=600)
+    method = f"{SHOPPER}:tok_3ds"
+    to_confirm = await create(amount=500, metadata={"order": "B-7"})
+    other = Face(kind(store=store, providers=[make_provider()], load_installed=False))
+
+    captured = await other("capture_payment", to_capture)
+    assert [(p.operation, p.amount) for p in captured.pending] == [("capture", 800)]
+    assert fake_adyen.requests[-1][1]["amount"] == {"value": 800, "currency": "EUR"}
+    canceled = await other("cancel_payment", to_cancel)
+    assert [(p.operation, p.amount) for p in canceled.pending] == [("cancel", 700)]
+    refund = await other("refund_payment", to_refund)  # all that is left: the store says 600
+    assert (refund.amount, refund.status) == (600, RefundStatus.PENDING)
+    waiting = await creator("stored_payment", to_confirm)
+    assert waiting.next_action is not None and waiting.next_action.redirect_url
+    result = fake_adyen.redirect_result(waiting.next_action.redirect_url)
+    paid = await other("confirm_payment", to_confirm, action_result={"redirectResult": result})
+    # Taken at once, as created (not the held-for-capture guess of a payment nobody knows).
+    assert (paid.status, paid.amount_received) == (PaymentStatus.SUCCEEDED, 500)
+    assert paid.metadata == {"order": "B-7"}
+    for face in (creator, other):
+        if isinstance(face.gateway, AsyncGateway):
+            await face.gateway.aclose()
+
+
+async def test_a_fresh_gateway_over_the_same_sqlite_file_refunds(
+    fake_adyen: FakeAdyen, tmp_path: Path
+) -> None:
+    """A restart: a new gateway and provider over the SQLite file the first one wrote."""
+    url = f"sqlite:///{tmp_path / 'unipay.db'}"
+    first = Gateway(store=SQLStore(url), providers=[make_provider()], load_installed=False)
+    paid = first.create_payment(
+        provider="adyen", amount=1200, currency="EUR", payment_method=f"{SHOPPER}:tok_success"
+    )
+    first.refund_payment(paid.id, amount=500)
+    first.close()
+    restarted = Gateway(store=SQLStore(url), providers=[make_provider()], load_installed=False)
+    with pytest.raises(InvalidRequest, match="more than is left"):
+        restarted.refund_payment(paid.id, amount=800)  # 500 of 1200 is on its way
+    rest = restarted.refund_payment(paid.id)
+    assert rest.amount == 700 and fake_adyen.requests[-1][1]["amount"]["value"] == 700
+    restarted.close()

@@ -2,7 +2,8 @@
 
 Create with manual capture; capture (answered pending); Adyen's CAPTURE notification, posted over
 HTTP to the server, makes the stored payment succeeded. Refund part (pending); REFUND makes the
-refund succeeded. A second refund fails at Adyen: REFUND_FAILED leaves the payment as it was.
+refund succeeded. A second refund fails at Adyen: REFUND_FAILED gives its amount back, and what
+it would have refunded can be refunded again.
 The notifications are the fake Checkout API's, signed as Adyen signs them.
 """
 
@@ -120,17 +121,19 @@ async def test_lifecycle_settled_by_webhooks(
     ]
 
     failing = await face("refund_payment", created.id, amount=1000)
-    before = await face("stored_payment", created.id)
-    # The store counts a pending refund in amount_refunded (and never lowers it): the failure
-    # leaves that as it was too, which docs/providers/adyen.md states among the limits.
-    assert before.amount_refunded == 3000
+    counted = await face("stored_payment", created.id)
+    assert counted.amount_refunded == 3000, "a pending refund is counted at once"
     fake_adyen.settle(failing.provider_refund_id, succeed=False)
     (item,) = fake_adyen.take_notifications()
     assert item["eventCode"] == "REFUND_FAILED"
     assert (await deliver(url, [item])).status_code == 200
-    assert await face("stored_payment", created.id) == before
+    given_back = await face("stored_payment", created.id)
+    assert given_back == settled, "the payment is as it was before the failed refund"
+    assert given_back.amount_received - given_back.amount_refunded == 3000
     statuses = {r.id: r.status for r in face.gateway.store.list_refunds(created.id)}
     assert statuses == {refund.id: RefundStatus.SUCCEEDED, failing.id: RefundStatus.FAILED}
+    again = await face("refund_payment", created.id)  # all that is left, the failed 1000 too
+    assert (again.amount, again.status) == (3000, RefundStatus.PENDING)
 
     assert [(e.provider_type, e.type.value) for e in seen] == [
         ("AUTHORISATION", "payment.requires_capture"),

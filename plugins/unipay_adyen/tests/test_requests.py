@@ -12,7 +12,7 @@ import json
 import pytest
 
 from unipay import Gateway
-from unipay.errors import InvalidRequest
+from unipay.errors import InvalidRequest, UnsupportedOperation
 from unipay.idempotency import IdempotencyPolicy, RetryPolicy
 from unipay_adyen import AdyenProvider
 from unipay_adyen.provider import adyen_key
@@ -217,7 +217,6 @@ def test_raw_card_numbers_stay_refused(gateway: Gateway, fake_adyen: FakeAdyen) 
         ({"metadata": {"a-key-longer-than-twenty": "v"}}, "metadata"),
         ({"metadata": {"k": "v" * 81}}, "metadata"),
         ({"metadata": {"unipay_capture": "manual"}}, "metadata"),
-        ({"confirm": False}, "confirm"),
         ({"payment_method": None}, "payment_method"),
         ({"currency": "IDR", "amount": 150}, "amount"),  # IDR in whole rupiah at Adyen
     ],
@@ -229,6 +228,17 @@ def test_what_adyen_would_refuse_is_refused_before_any_request(
     with pytest.raises(InvalidRequest) as refused:
         gateway.create_payment(**(call | options))  # type: ignore[arg-type]
     assert refused.value.param == param
+    assert fake_adyen.requests == []
+
+
+def test_an_unconfirmed_payment_is_refused_by_the_gateway(
+    gateway: Gateway, fake_adyen: FakeAdyen
+) -> None:
+    """POST /payments attempts the payment: Adyen declares no confirm step."""
+    with pytest.raises(UnsupportedOperation):
+        gateway.create_payment(
+            provider="adyen", amount=100, currency="EUR", payment_method=TOKEN, confirm=False
+        )
     assert fake_adyen.requests == []
 
 

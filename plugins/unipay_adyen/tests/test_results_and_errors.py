@@ -103,26 +103,42 @@ def test_result_codes(
         assert payment.decline_code == "insufficient_funds"
 
 
-def test_actions_are_named_by_kind() -> None:
-    get = {"type": "redirect", "method": "GET", "url": "https://bank.example/a"}
-    post = {
-        "type": "redirect",
-        "method": "POST",
-        "url": "https://acs.example/b",
-        "data": {"MD": "x"},
-    }
-    native = {"type": "threeDS2", "token": "eyJ0"}
-    kinds = {
-        name: read_result(
-            "adyen", {"resultCode": "RedirectShopper", "action": a}, base()
-        ).next_action
-        for name, a in (("get", get), ("post", post), ("native", native))
-    }
-    assert kinds["get"] is not None and kinds["get"].type == "redirect_to_url"
-    assert kinds["get"].redirect_url == "https://bank.example/a"
-    assert kinds["post"] is not None and kinds["post"].type == "adyen_redirect"
-    assert kinds["native"] is not None and kinds["native"].type == "adyen_threeDS2"
-    assert kinds["native"].redirect_url is None
+@pytest.mark.parametrize(
+    ("code", "action", "kind", "url"),
+    [
+        (
+            "RedirectShopper",
+            {"type": "redirect", "method": "GET", "url": "https://bank.example/a"},
+            "redirect_to_url",
+            "https://bank.example/a",
+        ),
+        (
+            "RedirectShopper",
+            {"type": "redirect", "method": "POST", "url": "https://acs.example/b", "data": {}},
+            "adyen_redirect",  # a form post: not a link to follow
+            "https://acs.example/b",
+        ),
+        ("IdentifyShopper", {"type": "threeDS2", "token": "eyJ0"}, "three_d_secure", None),
+        (
+            "ChallengeShopper",
+            {"type": "threeDS2", "subtype": "challenge", "token": "eyJ0"},
+            "three_d_secure",
+            None,
+        ),
+        ("PresentToShopper", {"type": "voucher", "url": "https://v.example/1"}, "adyen_voucher",
+         "https://v.example/1"),
+    ],
+)  # fmt: skip
+def test_actions_are_named_by_kind_and_carried_whole(
+    code: str, action: dict[str, Any], kind: str, url: str | None
+) -> None:
+    """``data`` is Adyen's action as it came: what Drop-in's ``handleAction`` takes."""
+    answer = {"resultCode": code, "action": action}
+    validate("PaymentResponse", answer)
+    found = read_result("adyen", answer, base(), return_url="https://shop.example/r").next_action
+    assert found is not None
+    assert (found.type, found.redirect_url, found.data) == (kind, url, action)
+    assert found.return_url == "https://shop.example/r"
 
 
 def test_an_error_result_and_an_unknown_one_are_provider_errors() -> None:

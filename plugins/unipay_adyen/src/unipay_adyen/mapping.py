@@ -21,7 +21,7 @@ from unipay.models import (
     RefundReason,
     StructuredPaymentMethod,
 )
-from unipay.provider import CallContext
+from unipay.provider import CallContext, NextActionKind
 from unipay_adyen import wire
 from unipay_adyen.currencies import from_adyen_amount, to_adyen_amount
 
@@ -135,7 +135,8 @@ def adyen_amount(amount: int, currency: str, *, param: str = "amount") -> wire.A
 def payment_request(
     request: CreatePaymentRequest, ctx: CallContext, *, merchant_account: str, return_url: str
 ) -> wire.PaymentRequest:
-    """``POST /payments`` for ``create_payment`` (the caller has checked ``confirm``)."""
+    """``POST /payments`` for ``create_payment`` (never ``confirm=False``: the gateway refuses it,
+    as ``capabilities.confirmation`` is False)."""
     if request.payment_method is None:
         raise InvalidRequest(
             "Adyen attempts a payment as it is created: pass payment_method (the paymentMethod "
@@ -230,33 +231,41 @@ def _checked_metadata(metadata: dict[str, str], *, reserved: bool) -> dict[str, 
 
 
 def details_request(request: ConfirmPaymentRequest) -> wire.PaymentDetailsRequest:
-    """``POST /payments/details`` from what the shopper's return gave: ``{"redirectResult":
-    ...}`` (the query parameter on your return URL), or a Component's ``state.data``
-    (``{"details": {...}, "paymentData": ...}``)."""
-    method = request.payment_method
-    if not isinstance(method, dict):
+    """``POST /payments/details`` from ``action_result``, what the shopper's side handed back:
+    Adyen's details as they came (``{"redirectResult": ...}`` from the return URL), or the
+    ``state.data`` of a Component's ``onAdditionalDetails`` as it is (``{"details": {...},
+    "paymentData": ...}``). ``payment_method`` is refused: /payments/details takes none."""
+    if request.payment_method is not None:
         raise InvalidRequest(
-            "confirm_payment completes an Adyen action: pass payment_method={'redirectResult': "
-            "...} (from your return URL) or the Component's state.data ({'details': {...}}).",
+            "confirm_payment completes an Adyen action and takes no payment method: pass what "
+            "the shopper's side handed back as action_result ({'redirectResult': ...} from your "
+            "return URL, or onAdditionalDetails' state.data).",
             param="payment_method",
         )
-    details = method.get("details", method)
+    result = request.action_result
+    if not result:
+        raise InvalidRequest(
+            "confirm_payment completes an Adyen action: pass action_result={'redirectResult': "
+            "...} (from your return URL) or the state.data of onAdditionalDetails.",
+            param="action_result",
+        )
+    details = result.get("details", result)
     if not isinstance(details, dict) or not details or "paymentData" in details:
         raise InvalidRequest(
             "The details of an Adyen action are a non-empty object of strings; paymentData, when "
             "Adyen gave one, goes beside them: {'details': {...}, 'paymentData': ...}.",
-            param="payment_method",
+            param="action_result",
         )
     body: wire.PaymentDetailsRequest = {"details": _strings(details)}
-    if "details" in method:
-        extra = set(method) - {"details", "paymentData"}
+    if "details" in result:
+        extra = set(result) - {"details", "paymentData"}
         if extra:
             raise InvalidRequest(
                 f"Unexpected field(s) beside details: {', '.join(sorted(extra))}.",
-                param="payment_method",
+                param="action_result",
             )
-        if "paymentData" in method:
-            body["paymentData"] = _strings({"paymentData": method["paymentData"]})["paymentData"]
+        if "paymentData" in result:
+            body["paymentData"] = _strings({"paymentData": result["paymentData"]})["paymentData"]
     return body
 
 
@@ -264,7 +273,7 @@ def _strings(values: Mapping[str, Any]) -> dict[str, str]:
     if not all(isinstance(v, str) for v in values.values()):
         raise InvalidRequest(
             "The details of an Adyen action are strings, as Adyen gave them.",
-            param="payment_method",
+            param="action_result",
         )
     return dict(values)
 
@@ -302,19 +311,30 @@ def read_amount(answer: Mapping[str, Any], field: str = "amount") -> tuple[int, 
         raise Unreadable(str(error)) from None
 
 
-def next_action(answer: Mapping[str, Any], return_url: str | None) -> NextAction | None:
-    """The unified next action for Adyen's ``action``. A GET redirect (a card's 3-D Secure page,
-    a bank) is ``redirect_to_url``; other actions are named ``adyen_<type>`` with their URL when
-    they have one (Adyen's Components handle them from the full ``action`` object)."""
+#: Result codes of native 3-D Secure 2, which Adyen's Component runs in the page from the action.
+NATIVE_3DS = frozenset({"IdentifyShopper", "ChallengeShopper"})
+
+
+def next_action(answer: Mapping[str, Any], code: str, return_url: str | None) -> NextAction | None:
+    """The unified next action for Adyen's ``action``, carried whole in ``data`` (Drop-in's and
+    the Components' ``handleAction`` take it as it is). ``IdentifyShopper``/``ChallengeShopper``
+    are ``three_d_secure``; a GET redirect (a card's 3-D Secure page, a bank) is
+    ``redirect_to_url``; a POST redirect, which a browser cannot follow as a link, is
+    ``adyen_redirect`` and any other action ``adyen_<type>`` (qrCode, voucher, await, sdk)."""
     action = answer.get("action")
     if not isinstance(action, Mapping):
         return None
-    kind, url = action.get("type"), action.get("url")
-    url = url if isinstance(url, str) else None
-    method = action.get("method")
-    if kind == "redirect" and url and (method is None or str(method).upper() == "GET"):
-        return NextAction(type="redirect_to_url", redirect_url=url, return_url=return_url)
-    return NextAction(type=f"adyen_{kind}", redirect_url=url, return_url=return_url)
+    kind, url, method = action.get("type"), action.get("url"), action.get("method")
+    if not isinstance(kind, str) or not kind:
+        raise Unreadable("its action has no type")
+    url = url if isinstance(url, str) and url else None
+    if code in NATIVE_3DS:
+        name = NextActionKind.THREE_D_SECURE.value
+    elif kind == "redirect" and url and (method is None or str(method).upper() == "GET"):
+        name = "redirect_to_url"
+    else:
+        name = f"adyen_{kind}"
+    return NextAction(type=name, redirect_url=url, return_url=return_url, data=dict(action))
 
 
 def read_result(
@@ -353,7 +373,7 @@ def read_result(
     else:
         update["status"] = status
         if status is PaymentStatus.REQUIRES_ACTION:
-            update["next_action"] = next_action(answer, return_url)
+            update["next_action"] = next_action(answer, code, return_url)
         elif status is PaymentStatus.REQUIRES_PAYMENT_METHOD:
             update["decline_code"] = decline_code(
                 answer.get("refusalReasonCode"), answer.get("refusalReason")

@@ -3,10 +3,12 @@
 Adyen's Checkout API has no endpoint to read a payment, yet its captures and refunds must name
 the amount and currency, and its notifications carry only part of a payment (no metadata on a
 CAPTURE, no original amount on a REFUND). So the provider remembers the payments and refunds it
-returned or read from a notification, bounded, and builds full unified objects from them. A
-process that never saw a payment (another host, a restart) cannot capture or refund it, and reads
-a CAPTURE or CANCELLATION notification into a payment with the notification's fields only:
-docs/providers/adyen.md says so, and which core change would lift it.
+returned or read from a notification, bounded, and builds full unified objects from them.
+Captures, cancels, refunds and confirms also get the stored payment from the gateway
+(``CallContext.payment``), so another host or a restart still knows it; a notification read by a
+process that never saw the payment has only the notification's fields (docs/providers/adyen.md,
+limits). ``amount_refunded`` counts a pending refund, as the store does, until a failure gives it
+back.
 """
 
 from __future__ import annotations
@@ -75,6 +77,23 @@ class Memory:
             forward = advance_payment(known, payment)
             if forward is not None:
                 self._payments.put(payment.provider_payment_id, forward)
+
+    def refund_settled(
+        self, provider_payment_id: str, reference: str, amount: int, *, succeeded: bool
+    ) -> None:
+        """The payment's pending refund ``reference`` settled: no longer pending, and a failed
+        one's amount given back (counted when asked for, as the store counts it). A redelivery
+        finds it settled already and changes nothing."""
+        with self._lock:
+            payment = self._payments.get(provider_payment_id)
+            if payment is None or all(p.provider_reference != reference for p in payment.pending):
+                return
+            refunded = payment.amount_refunded - (0 if succeeded else amount)
+            update = {
+                "pending": tuple(p for p in payment.pending if p.provider_reference != reference),
+                "amount_refunded": max(0, refunded),
+            }
+            self._payments.put(provider_payment_id, payment.model_copy(update=update))
 
     def refunded(self, refund: Refund) -> None:
         with self._lock:

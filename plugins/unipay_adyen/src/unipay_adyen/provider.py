@@ -6,8 +6,9 @@ serves both faces (Adyen's own Python library is synchronous only; see docs/prov
 
 Adyen answers captures, cancels and refunds with ``received``: the payment comes back with the
 modification in ``pending`` (a refund ``pending``), and Adyen's notification settles it. Adyen
-has no endpoint to read a payment back, so the provider remembers what it learnt
-(`unipay_adyen.memory`): captures and refunds need the payment's currency.
+has no endpoint to read a payment back, yet captures and refunds need the payment's currency: the
+provider takes the payment the gateway's store hands over (``CallContext.payment``), else what
+this process remembers (`unipay_adyen.memory`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from unipay.models import (
     payment_id,
 )
 from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
+from unipay.storage.progress import PAYMENT_STATUS_ORDER
 from unipay_adyen import errors, mapping, wire
 from unipay_adyen.memory import Memory
 from unipay_adyen.webhooks import HMAC_KEY_ENV, Notifications, hmac_key
@@ -79,10 +81,11 @@ class AdyenProvider(Provider):
         multiple_refunds=True,
         cancel=True,
         webhooks=True,
-        # Adyen has no separate confirm for a new payment (create(confirm=False) is refused with
-        # InvalidRequest), but a RedirectShopper/ChallengeShopper payment is completed with
-        # confirm_payment (POST /payments/details), which the gateway allows only with this.
-        confirmation=True,
+        # POST /payments attempts the payment: there is no unconfirmed Adyen payment, so the
+        # gateway refuses create(confirm=False).
+        confirmation=False,
+        # RedirectShopper, IdentifyShopper, ChallengeShopper: confirm_payment(action_result=...)
+        # completes them (POST /payments/details).
         next_actions=frozenset({NextActionKind.THREE_D_SECURE, NextActionKind.REDIRECT}),
         # Every POST carries the Idempotency-Key header, which Adyen deduplicates (31 days).
         idempotency_keys=True,
@@ -211,13 +214,6 @@ class AdyenProvider(Provider):
     # --- operations: one flow each, both faces ------------------------------------------------
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
-        if not request.confirm:
-            raise InvalidRequest(
-                "Adyen attempts a payment as it is created: there is no unconfirmed Adyen "
-                "payment to confirm later. Create it with confirm=True when the shopper has "
-                "chosen how to pay; confirm_payment completes a 3-D Secure or redirect action.",
-                param="confirm",
-            )
         return_url = request.return_url or self.return_url
         if return_url is None:
             raise InvalidRequest(
@@ -252,7 +248,7 @@ class AdyenProvider(Provider):
         self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
         body = mapping.details_request(request)
-        known = self.memory.payment(provider_payment_id)
+        known = self._latest(provider_payment_id, ctx)
         answer = yield from self._post("payments/details", body, ctx)
         base = known or self._unknown(provider_payment_id, answer)
         return_url = request.return_url or (
@@ -267,7 +263,7 @@ class AdyenProvider(Provider):
     def capture_payment(
         self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
-        known = self._known(provider_payment_id, "capture")
+        known = self._known(provider_payment_id, "capture", ctx)
         if known.status in _TERMINAL:
             raise self._state(known, "captured")
         amount = request.amount or known.amount_capturable or known.amount
@@ -287,7 +283,7 @@ class AdyenProvider(Provider):
     def cancel_payment(
         self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
-        known = self._known(provider_payment_id, "cancel")
+        known = self._known(provider_payment_id, "cancel", ctx)
         if known.status in _TERMINAL:
             raise self._state(known, "canceled (refund a succeeded payment instead)")
         if mapping.is_reference(provider_payment_id):
@@ -308,12 +304,11 @@ class AdyenProvider(Provider):
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
     ) -> Flow[Refund]:
-        known = self._known(provider_payment_id, "refund")
+        known = self._known(provider_payment_id, "refund", ctx)
         if known.status is PaymentStatus.CANCELED:
             raise self._state(known, "refunded")
-        in_flight = sum(p.amount or 0 for p in known.pending if p.operation == "refund")
         if request.amount is None:
-            amount = known.amount_received - known.amount_refunded - in_flight
+            amount = known.amount_received - known.amount_refunded
             if amount <= 0:
                 raise InvalidRequest(
                     f"Nothing of {self.name}:{provider_payment_id} is left to refund that Adyen "
@@ -322,7 +317,7 @@ class AdyenProvider(Provider):
                 )
         else:
             amount = request.amount
-            left = known.amount - known.amount_refunded - in_flight
+            left = known.amount - known.amount_refunded
             if amount > left:
                 raise InvalidRequest(
                     f"Refunding {amount} is more than is left to refund ({left}).",
@@ -432,14 +427,22 @@ class AdyenProvider(Provider):
             capture_method="manual",
         )
 
-    def _known(self, provider_payment_id: str, operation: str) -> Payment:
-        known = self.memory.payment(provider_payment_id)
+    def _latest(self, provider_payment_id: str, ctx: CallContext) -> Payment | None:
+        """The further along of the payment as the gateway's store last saw it and as this
+        process remembers it (Adyen cannot be asked); the store's on a tie, as it sees every
+        process's answers and webhooks. Both count a pending refund in ``amount_refunded``."""
+        stored, remembered = ctx.payment, self.memory.payment(provider_payment_id)
+        if stored is None or (remembered is not None and _rank(remembered) > _rank(stored)):
+            return remembered
+        return stored
+
+    def _known(self, provider_payment_id: str, operation: str, ctx: CallContext) -> Payment:
+        known = self._latest(provider_payment_id, ctx)
         if known is None:
             raise PaymentNotFound(
-                f"unipay-adyen has not seen {self.name}:{provider_payment_id} in this process, "
-                f"and Adyen has no endpoint to read a payment: its {operation} needs the "
-                "payment's currency and amount. Make the call in the process that created the "
-                "payment or receives its notifications (docs/providers/adyen.md, limits).",
+                f"Neither the gateway's store nor this process knows {self.name}:"
+                f"{provider_payment_id}, and Adyen has no endpoint to read a payment: its "
+                f"{operation} needs the payment's currency and amount.",
                 param="payment_id",
                 provider=self.name,
             )
@@ -465,19 +468,18 @@ class AdyenProvider(Provider):
         self, known: Payment, operation: Operation, amount: int | None, answer: Mapping[str, Any]
     ) -> Payment:
         """``known`` with the modification Adyen received listed in ``pending`` (once: a
-        replayed answer names the same pspReference)."""
+        replayed answer names the same pspReference), a refund counted in ``amount_refunded``
+        at once, as the store counts it."""
         reference = self._psp(answer)
-        pending = known.pending
-        if all(p.provider_reference != reference for p in pending):
-            pending = (
-                *pending,
-                PendingModification(
-                    operation=operation,
-                    amount=amount,
-                    provider_reference=reference,
-                ),
+        update: dict[str, Any] = {}
+        if all(p.provider_reference != reference for p in known.pending):
+            added = PendingModification(
+                operation=operation, amount=amount, provider_reference=reference
             )
-        payment = known.model_copy(update={"pending": pending})
+            update["pending"] = (*known.pending, added)
+            if operation == "refund" and amount is not None:
+                update["amount_refunded"] = known.amount_refunded + amount
+        payment = known.model_copy(update=update)
         self.memory.answered(payment)
         return payment
 
@@ -485,6 +487,10 @@ class AdyenProvider(Provider):
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text
+
+
+def _rank(payment: Payment) -> int:
+    return PAYMENT_STATUS_ORDER[payment.status]
 
 
 def adyen_key(key: str) -> str:

@@ -331,13 +331,7 @@ class Notifications:
                 created_at=item.created,
             )
         )
-        payment = self.memory.payment(target)
-        pending = payment is not None and any(
-            p.provider_reference == item.psp for p in payment.pending
-        )
-        if payment is not None and pending:  # this process's view of the payment moves on too
-            refunded = payment.amount_refunded + (refund.amount if succeeded else 0)
-            self.memory.notified(_settled(payment, item.psp, {"amount_refunded": refunded}))
+        self.memory.refund_settled(target, item.psp, refund.amount, succeeded=succeeded)
         kind = WebhookEventType.REFUND_SUCCEEDED if succeeded else WebhookEventType.REFUND_FAILED
         return kind, None, refund
 
