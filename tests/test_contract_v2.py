@@ -593,3 +593,13 @@ async def test_an_operation_on_a_payment_sees_it_as_the_store_last_saw_it(face_o
     await face("refund_payment", payment.id)
     seen = keyless.contexts[0].payment
     assert seen is not None and (seen.id, seen.amount, seen.currency) == (payment.id, 1000, "EUR")
+
+
+def test_a_hex_signature_is_not_taken_for_a_card_number() -> None:
+    """64 hex characters hold a Luhn-valid run of 13-19 digits about once in a hundred; a
+    checkout's signature must not be refused for it, while a number standing alone still is."""
+    signature = "9ef4dffb" + "4242424242424242" + "f1318f6739a3ce19f9d85851857ae648f114332d8401e0"
+    answer = {"razorpay_signature": signature, "razorpay_payment_id": "pay_29QQoUBi66xm2f"}
+    assert parse_request(ConfirmPaymentRequest, {"action_result": answer}).action_result == answer
+    with pytest.raises(InvalidRequest, match="card number"):
+        parse_request(ConfirmPaymentRequest, {"action_result": {"n": "x 4242424242424242"}})

@@ -35,6 +35,11 @@ _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,500}")
 #: Digits in groups joined by single spaces or dashes, as people write card numbers.
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
+#: The same, as whole words only. For machine-made values (a checkout's hex signature, an
+#: encrypted field): letters or digits right beside a run make it part of the value, and in a
+#: 64-character hex string a 13-19 digit run that passes Luhn turns up about once in a hundred,
+#: which would refuse a legitimate payment. People's text is checked without this allowance.
+_DIGIT_WORDS = re.compile(r"(?<![A-Za-z0-9])\d+(?:[ -]\d+)*(?![A-Za-z0-9])")
 _GROUP_SEPARATOR = re.compile(r"[ -]")
 #: A local part, then a domain of two or more non-empty labels.
 _EMAIL = re.compile(r"[^@\s]{1,64}@(?:[^@\s.]+\.)+[^@\s.]+")
@@ -97,12 +102,12 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def looks_like_card_number(text: str) -> bool:
+def looks_like_card_number(text: str, *, machine_made: bool = False) -> bool:
     """True when the text holds 13-19 digits that pass the Luhn check (a card number, PCI data),
     whole or in groups joined by single spaces or dashes. Any run of adjacent groups counts, so a
     number written next to a card ("4242 4242 4242 4242 7 times") does not hide it; one unbroken
     run of more than 19 digits is some other number."""
-    for match in _DIGIT_GROUPS.finditer(text):
+    for match in (_DIGIT_WORDS if machine_made else _DIGIT_GROUPS).finditer(text):
         groups = _GROUP_SEPARATOR.split(match.group())
         for start in range(len(groups)):
             digits = ""
@@ -188,7 +193,7 @@ def _check_structured_method(method: dict[str, Any]) -> dict[str, Any]:
             return {key: walk(value[key], depth + 1) for key in sorted(value)}
         if isinstance(value, list):
             return [walk(item, depth + 1) for item in value]
-        if isinstance(value, str) and looks_like_card_number(value):
+        if isinstance(value, str) and looks_like_card_number(value, machine_made=True):
             raise ValueError(_CARD_REFUSED)
         if value is None or isinstance(value, str | int | float | bool):
             return value

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeAlias, TypeVar
+from typing import Literal, TypeAlias, TypeVar
 
 from unipay._flow import Flow, Sleep, call, call_either
 from unipay.errors import InvalidRequest, UnsupportedOperation
@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: The modifications a provider may settle later.
+SettlingOperation = Literal["capture", "cancel", "refund"]
 #: What an operation returns: a flow (0.2), or the result itself (0.1's plain methods).
 Answer: TypeAlias = Flow[T] | T
 
@@ -95,9 +97,10 @@ class Capabilities:
     lookup_by_reference: bool = False
     #: ``retrieve_payment`` asks the provider for a payment's current state.
     retrieve: bool = True
-    #: Captures, cancels and refunds are answered "accepted" and settle later, by webhook: the
-    #: returned payment lists them in ``pending``, the refund is ``pending``.
-    settles_later: bool = False
+    #: Modifications answered "accepted" that settle later, by webhook: True for captures,
+    #: cancels and refunds alike, or the ones that do (``frozenset({"refund"})``). The returned
+    #: payment lists a pending capture or cancel in ``pending``; a refund is ``pending``.
+    settles_later: bool | frozenset[SettlingOperation] = False
     #: A decline carries the payment it declined (``PaymentDeclined.payment``).
     declines_include_payment: bool = False
     #: Upper-case ISO 4217 codes accepted; None: every currency in [`unipay.money`][unipay.money].
@@ -105,6 +108,11 @@ class Capabilities:
     #: Smallest chargeable amount per currency, in minor units.
     minimum_amounts: Mapping[str, int] = field(default_factory=dict)
     maximum_amount: int = MAX_AMOUNT
+
+    def settles(self, operation: SettlingOperation) -> bool:
+        """Whether ``operation`` ("capture", "cancel" or "refund") settles later."""
+        later = self.settles_later
+        return later if isinstance(later, bool) else operation in later
 
     def check_amount(self, provider: str, amount: int, currency: str) -> None:
         if self.currencies is not None and currency not in self.currencies:

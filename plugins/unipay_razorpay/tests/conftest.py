@@ -64,15 +64,3 @@ async def face(request: pytest.FixtureRequest, razorpay: RazorpayProvider) -> As
         await gateway.aclose()
     else:
         gateway.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The conformance checks a client-checkout provider cannot pass yet (test_conformance.py,
-    KIT_GAPS) run as strict expected failures: each reports its reason, and one that starts to
-    pass fails the run so that its mark is removed."""
-    from .test_conformance import KIT_GAPS
-
-    for item in items:
-        name = getattr(item, "originalname", item.name)
-        if "TestRazorpayConformance" in item.nodeid and name in KIT_GAPS:
-            item.add_marker(pytest.mark.xfail(reason=KIT_GAPS[name], strict=True))

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from unipay.money import exponent
 from unipay.testing.processor import (
     ProcessorError,
     ProcessorPayment,
@@ -286,9 +287,7 @@ class FakeRazorpay:
             raise _Refused(_error(400, "The amount must be an integer.", field="amount"))
         if not isinstance(currency, str) or len(currency) != 3:
             raise _Refused(_error(400, "The currency field is required.", field="currency"))
-        unit = 1000 if currency in ("BHD", "IQD", "JOD", "KWD", "OMR", "TND") else 100
-        if currency in ("JPY", "KRW", "CLP", "VND", "ISK", "BIF", "DJF", "GNF", "KMF", "PYG"):
-            unit = 1
+        unit = 10 ** exponent(currency)  # Razorpay's exponents are ISO 4217's (currencies.py)
         if amount < unit:
             raise _Refused(
                 _error(400, f"The amount must be at least {currency} 1.00", field="amount")

@@ -93,6 +93,10 @@ __all__ = [
     "expect_raises",
 ]
 
+#: ``complete_checkout(payment, token)`` -> the ``action_result`` the provider's client checkout
+#: hands back once the customer paid it with ``token``.
+CompleteCheckout = Callable[[Payment, str], dict[str, Any]]
+
 #: ``signed_delivery(payment)`` -> ``(body, headers)``: a correctly signed delivery of the
 #: provider's own "payment succeeded" event for ``payment``.
 SignedDelivery = Callable[[Payment], tuple[bytes, dict[str, str]]]
@@ -308,6 +312,13 @@ class _On:
 
     face: Face
     provider: Provider
+    #: Pays a client checkout (the ``complete_checkout`` fixture); None: payments are paid as
+    #: they are created.
+    checkout: CompleteCheckout | None = None
+
+    def __post_init__(self) -> None:
+        if self.checkout is None:
+            self.checkout = getattr(self.face, "complete_checkout", None)
 
     @property
     def caps(self) -> Capabilities:
@@ -332,11 +343,18 @@ class _On:
     async def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return await self.face(method, *args, **kwargs)
 
-    async def create(self, token: str | None, **kwargs: Any) -> Payment:
+    async def create(
+        self, token: str | None, *, pay_checkout: bool = True, **kwargs: Any
+    ) -> Payment:
+        """Create a payment through the gateway; a client checkout is paid with ``token`` (the
+        ``complete_checkout`` fixture) unless ``pay_checkout`` is False."""
         kwargs = {"amount": self.amount, "currency": self.currency} | kwargs
+        checkout = self.checkout
+        # With a client checkout the customer pays there: the server sends no payment method.
+        method = None if checkout is not None else token
         try:
             payment = await self.face(
-                "create_payment", provider=self.name, payment_method=token, **kwargs
+                "create_payment", provider=self.name, payment_method=method, **kwargs
             )
         except InvalidRequest as refused:
             if refused.param != "payment_method":
@@ -347,6 +365,19 @@ class _On:
                 f"authentication_token) with the provider's own test payment methods.\n"
                 f"See {TESTING}."
             )
+        action = payment.next_action
+        if (
+            checkout is not None
+            and pay_checkout
+            and not payment.replayed  # its checkout was paid by the first call
+            and token is not None
+            and kwargs.get("confirm", True)
+            and payment.status is PaymentStatus.REQUIRES_ACTION
+            and action is not None
+            and action.type == "client_checkout"
+        ):
+            answer = checkout(payment, token)
+            payment = await self.face("confirm_payment", payment.id, action_result=answer)
         return cast(Payment, payment)
 
     async def refund(self, payment_id: str, **kwargs: Any) -> Refund:
@@ -420,10 +451,23 @@ class ProviderConformance:
         return AsyncGateway(providers=[provider], load_installed=False)
 
     @pytest.fixture(params=["Gateway", "AsyncGateway"])
-    def face(self, request: pytest.FixtureRequest) -> Face:
+    def face(
+        self, request: pytest.FixtureRequest, complete_checkout: CompleteCheckout | None
+    ) -> Face:
         """Each check that calls the gateway runs on both faces."""
         name = "gateway" if request.param == "Gateway" else "async_gateway"
-        return Face(request.getfixturevalue(name))
+        face = Face(request.getfixturevalue(name))
+        face.complete_checkout = complete_checkout  # type: ignore[attr-defined]
+        return face
+
+    @pytest.fixture
+    def complete_checkout(self) -> CompleteCheckout | None:
+        """Override for a provider whose payments are paid in its client checkout (a
+        ``client_checkout`` next action): ``(payment, token) -> action_result``, paying the
+        checkout with the test token as a customer would (in your fake), and returning what
+        the checkout hands back. The kit then confirms with it wherever it expects a payment
+        attempted at once."""
+        return None
 
     @pytest.fixture
     def success_token(self) -> str:
@@ -679,7 +723,9 @@ class ProviderConformance:
             pytest.skip("capabilities.next_actions is empty: payments never wait on the customer")
 
         async def check() -> None:
-            payment = await on.create(authentication_token, return_url=RETURN_URL)
+            payment = await on.create(
+                authentication_token, return_url=RETURN_URL, pay_checkout=False
+            )
             kinds = ", ".join(sorted(on.caps.next_actions))
             expect(
                 payment.status is PaymentStatus.REQUIRES_ACTION
@@ -731,7 +777,7 @@ class ProviderConformance:
 
     @staticmethod
     def _expect_captured(on: _On, captured: Payment, amount: int) -> None:
-        if on.caps.settles_later:
+        if on.caps.settles("capture"):
             expect(
                 _pending(captured, "capture") in ([amount], [None])
                 and captured.status is PaymentStatus.REQUIRES_CAPTURE,
@@ -745,7 +791,7 @@ class ProviderConformance:
             captured.status is PaymentStatus.SUCCEEDED
             and (captured.amount_capturable, captured.amount_received) == (0, amount)
             and not captured.pending,
-            f"A capture of {amount} must succeed at once (settles_later is not declared) and "
+            f"A capture of {amount} must succeed at once (captures do not settle later) and "
             f"release the rest; got {captured.status.value}, amount_received="
             f"{captured.amount_received}, amount_capturable={captured.amount_capturable}, "
             f"pending={list(captured.pending)}.",
@@ -817,9 +863,11 @@ class ProviderConformance:
             elif caps.confirmation:
                 target = await on.create(success_token, confirm=False)
             else:
-                target = await on.create(authentication_token, return_url=RETURN_URL)
+                target = await on.create(
+                    authentication_token, return_url=RETURN_URL, pay_checkout=False
+                )
             canceled = await on("cancel_payment", target.id, reason="requested_by_customer")
-            if caps.settles_later and target.status is PaymentStatus.REQUIRES_CAPTURE:
+            if caps.settles("cancel") and target.status is PaymentStatus.REQUIRES_CAPTURE:
                 expect(
                     _pending(canceled, "cancel") and canceled.status is target.status,
                     "With settles_later, canceling an authorization must be answered pending: "
@@ -856,7 +904,7 @@ class ProviderConformance:
             f"currency={refund.currency}, provider={refund.provider}.",
             OPERATIONS,
         )
-        later = on.caps.settles_later
+        later = on.caps.settles("refund")
         settled = RefundStatus.PENDING if later else RefundStatus.SUCCEEDED
         expect(
             refund.status is settled,
@@ -866,7 +914,7 @@ class ProviderConformance:
         )
 
     async def _expect_refunded_total(self, on: _On, payment: Payment, total: int) -> None:
-        if on.caps.settles_later:
+        if on.caps.settles("refund"):
             return  # the provider counts a refund once it settles, by webhook
         now = await on.current(payment.id)
         expect(
@@ -968,6 +1016,11 @@ class ProviderConformance:
         self, face: Face, provider: Provider, decline_token: str, decline_code: str
     ) -> None:
         on = _On(face, provider)
+        if getattr(face, "complete_checkout", None) is not None:
+            pytest.skip(
+                "payments are paid in the provider's client checkout: a decline happens there, "
+                "before the server hears of it (the provider's own tests cover its checkout)"
+            )
 
         async def check() -> None:
             with expect_raises(
@@ -1086,7 +1139,7 @@ class ProviderConformance:
                 fresh = type(face.gateway)(
                     providers=[provider], store=MemoryStore(), load_installed=False
                 )
-                other = _On(Face(fresh), provider)
+                other = _On(Face(fresh), provider, on.checkout)
                 payments.append(await other.create(success_token, idempotency_key=key))
             first, second = payments
             expect(
@@ -1219,7 +1272,8 @@ class ProviderConformance:
         self, face: Face, provider: Provider, success_token: str
     ) -> None:
         on = _On(face, provider)
-        _require(on.caps, "settles_later", ": answers are final")
+        if not on.caps.settles("capture"):
+            pytest.skip("captures do not settle later (capabilities.settles_later)")
         _require(on.caps, "manual_capture", ": this check settles a capture")
         _require(on.caps, "webhooks")
         if not _implements(provider, "sign_test_delivery"):
@@ -1281,8 +1335,9 @@ class ProviderConformance:
         provider: Provider,
         success_token: str,
         signed_delivery: SignedDelivery,
+        complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider)
+        on = _On(Face(gateway), provider, complete_checkout)
         payment = asyncio.run(on.create(success_token))
         body, headers = signed_delivery(payment)
         event = _one_event(provider.verify_webhook(body, headers))
@@ -1310,8 +1365,9 @@ class ProviderConformance:
         provider: Provider,
         success_token: str,
         signed_delivery: SignedDelivery,
+        complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider)
+        on = _On(Face(gateway), provider, complete_checkout)
         payment = asyncio.run(on.create(success_token))
         body, headers = signed_delivery(payment)
         tampered = body.replace(str(on.amount).encode(), str(on.amount * 100).encode(), 1)
@@ -1329,8 +1385,9 @@ class ProviderConformance:
         provider: Provider,
         success_token: str,
         signed_delivery: SignedDelivery,
+        complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider)
+        on = _On(Face(gateway), provider, complete_checkout)
         payment = asyncio.run(on.create(success_token))
         body, _ = signed_delivery(payment)
         with expect_raises(
@@ -1341,12 +1398,16 @@ class ProviderConformance:
             provider.verify_webhook(body, {"content-type": "application/json"})
 
     def test_test_deliveries_round_trip_for_every_payment_event(
-        self, gateway: Gateway, provider: Provider, success_token: str
+        self,
+        gateway: Gateway,
+        provider: Provider,
+        success_token: str,
+        complete_checkout: CompleteCheckout | None,
     ) -> None:
         """What ``unipay webhooks sign`` prints must be accepted by the provider's own check."""
         if not _implements(provider, "sign_test_delivery"):
             pytest.skip("the provider does not implement sign_test_delivery()")
-        on = _On(Face(gateway), provider)
+        on = _On(Face(gateway), provider, complete_checkout)
         payment = asyncio.run(on.create(success_token))
         signed = 0
         for event_type in WebhookEventType:

@@ -91,7 +91,7 @@ class RazorpayProvider(Provider):
         lookup_by_reference=True,
         retrieve=True,
         # Refunds are answered pending and settle by webhook (refund.processed / refund.failed).
-        settles_later=True,
+        settles_later=frozenset({"refund"}),  # captures are final at once
         declines_include_payment=True,
         currencies=CURRENCIES,
         minimum_amounts=MINIMUM_AMOUNTS,
