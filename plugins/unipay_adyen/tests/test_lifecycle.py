@@ -20,13 +20,13 @@ import pytest
 import uvicorn
 
 from unipay import AsyncGateway, Gateway
-from unipay.models import PaymentStatus, RefundStatus, WebhookEvent
+from unipay.models import CaptureMethod, Payment, PaymentStatus, RefundStatus, WebhookEvent
 from unipay.storage import MemoryStore
 from unipay.testing.faces import Face
 from unipay.webhooks import WebhookApp
 from unipay_adyen import AdyenProvider
 
-from .conftest import adyen_delivery
+from .conftest import adyen_delivery, make_provider
 from .fake_adyen import FakeAdyen
 
 STARTUP_TIMEOUT = 10.0
@@ -165,3 +165,94 @@ async def test_one_delivery_many_events_each_deduplicated(
     assert all(e.type.value == "payment.succeeded" for e in seen)
     if isinstance(face.gateway, AsyncGateway):
         await face.gateway.aclose()
+
+
+@pytest.mark.parametrize("kind", [Gateway, AsyncGateway])
+async def test_notifications_read_by_a_process_that_never_saw_the_payments(
+    fake_adyen: FakeAdyen, kind: type[Gateway] | type[AsyncGateway]
+) -> None:
+    """Another host, or a restart: the webhook process shares the store, not the memory, of the
+    one that made the payments. Each notification updates only what it reports, so the stored
+    payments keep their metadata, description, email and authorised amount."""
+    store = MemoryStore()
+    creator = Face(kind(store=store, providers=[make_provider()], load_installed=False))
+    receiver = kind(store=store, providers=[make_provider()], load_installed=False)
+    app = WebhookApp(receiver)
+    seen: list[WebhookEvent] = []
+    app.on("*")(seen.append)
+    transport = httpx.ASGITransport(app=app)
+
+    async def notify() -> None:
+        body, headers = adyen_delivery(fake_adyen.take_notifications())
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            answer = await client.post("/adyen", content=body, headers=headers)
+        assert (answer.status_code, answer.text) == (200, "[accepted]")
+
+    async def create(order: str) -> Payment:
+        payment: Payment = await creator(
+            "create_payment", provider="adyen", amount=5000, currency="EUR",
+            payment_method=TOKEN, capture_method="manual", metadata={"order": order},
+            description=f"Order {order}", customer_email="buyer@example.com",
+        )  # fmt: skip
+        return payment
+
+    def kept(payment: Payment, order: str) -> None:
+        assert (payment.metadata, payment.description, payment.customer_email) == (
+            {"order": order},
+            f"Order {order}",
+            "buyer@example.com",
+        )
+        assert (payment.amount, payment.capture_method) == (5000, CaptureMethod.MANUAL)
+
+    captured, canceled, failed = await create("C-1"), await create("C-2"), await create("C-3")
+    await notify()  # their AUTHORISATIONs
+    for made in (captured, canceled, failed):
+        stored = store.get_payment(made.id)
+        assert stored is not None and stored.status is PaymentStatus.REQUIRES_CAPTURE
+        kept(stored, made.metadata["order"])
+        assert stored.amount_capturable == 5000
+
+    # A partial capture: its notification's amount is what was captured, not the payment's.
+    (pending,) = (await creator("capture_payment", captured.id, amount=3000)).pending
+    assert pending.provider_reference is not None
+    fake_adyen.settle(pending.provider_reference)
+    await notify()
+    stored = store.get_payment(captured.id)
+    assert stored is not None and stored.status is PaymentStatus.SUCCEEDED
+    assert (stored.amount_received, stored.amount_capturable, stored.pending) == (3000, 0, ())
+    kept(stored, "C-1")
+    assert seen[-1].payment == stored, "handlers see the completed payment"
+
+    refund = await creator("refund_payment", captured.id, amount=1000)
+    fake_adyen.settle(refund.provider_refund_id)
+    await notify()
+    stored = store.get_payment(captured.id)
+    assert stored is not None and (stored.amount_received, stored.amount_refunded) == (3000, 1000)
+    kept(stored, "C-1")
+    assert [r.status for r in store.list_refunds(captured.id)] == [RefundStatus.SUCCEEDED]
+
+    (pending,) = (await creator("cancel_payment", canceled.id)).pending
+    assert pending.provider_reference is not None
+    fake_adyen.settle(pending.provider_reference)
+    await notify()
+    stored = store.get_payment(canceled.id)
+    assert stored is not None and stored.status is PaymentStatus.CANCELED
+    assert (stored.amount_capturable, stored.pending) == (0, ())
+    kept(stored, "C-2")
+
+    (pending,) = (await creator("capture_payment", failed.id)).pending
+    assert pending.provider_reference is not None
+    fake_adyen.settle(pending.provider_reference, succeed=False)
+    await notify()
+    stored = store.get_payment(failed.id)
+    assert stored is not None and stored.status is PaymentStatus.REQUIRES_CAPTURE
+    assert (stored.amount_capturable, stored.pending) == (5000, ())
+    kept(stored, "C-3")
+
+    assert all(event.partial for event in seen if event.payment is not None)
+    assert [e.provider_type for e in seen].count("REFUND") == 1
+    for gateway in (creator.gateway, receiver):
+        if isinstance(gateway, AsyncGateway):
+            await gateway.aclose()
+        else:
+            gateway.close()

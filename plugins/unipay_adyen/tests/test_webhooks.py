@@ -234,17 +234,17 @@ def test_another_merchant_accounts_notification_is_delivered_as_other(
             None,
             RefundStatus.FAILED,
         ),
-        # Failed modifications of a payment this process never saw: nothing to restore.
+        # Failed modifications of a payment this process never saw: still held for capture.
         (
             {"eventCode": "CAPTURE_FAILED", "originalReference": "PAY1"},
             "payment.requires_capture",
-            None,
+            PaymentStatus.REQUIRES_CAPTURE,
             None,
         ),
         (
             {"eventCode": "CAPTURE", "originalReference": "PAY1", "success": "false"},
             "payment.requires_capture",
-            None,
+            PaymentStatus.REQUIRES_CAPTURE,
             None,
         ),
         ({"eventCode": "CHARGEBACK", "originalReference": "PAY1"}, "other", None, None),
@@ -267,6 +267,9 @@ def test_event_codes(
         assert event.payment is not None and event.payment.status is payment_status
         target = item.get("originalReference") or item["pspReference"]
         assert event.payment.id == f"adyen:{target}"
+        # This process never saw the payment: the event reports only the notification's part.
+        assert event.partial and "status" in event.payment.model_fields_set
+        assert not {"description", "created_at"} & event.payment.model_fields_set
     if refund_status is None:
         assert event.refund is None
     else:
@@ -293,15 +296,28 @@ def test_an_authorisation_read_by_a_process_that_never_saw_the_payment(
     assert payment is not None and payment.capture_method is CaptureMethod.MANUAL
     assert payment.metadata == {"order": "7"} and payment.customer_email == "buyer@example.com"
     assert (payment.amount, payment.amount_capturable, payment.amount_received) == (1000, 1000, 0)
+    reported = {"amount", "metadata", "customer_email", "capture_method", "amount_capturable"}
+    assert event.partial and reported <= payment.model_fields_set
+    assert not {"description", "amount_received", "pending"} & payment.model_fields_set
+    # Without an echo of metadata, the store's stands.
+    (bare,) = provider.verify_webhook(*adyen_delivery([a_notification(pspReference="PAY2")]))
+    assert bare.partial and bare.payment is not None
+    assert not {"metadata", "customer_email"} & bare.payment.model_fields_set
 
 
-def test_a_capture_read_by_a_process_that_never_saw_the_payment_has_its_fields_only(
+def test_a_capture_read_by_a_process_that_never_saw_the_payment_reports_its_fields_only(
     provider: AdyenProvider,
 ) -> None:
-    """The documented limit: a CAPTURE carries the captured amount, no metadata."""
+    """A CAPTURE carries the captured amount, no metadata: a partial event that sets what was
+    received, never the payment's amount or metadata (the store keeps its own); those are the
+    notification's guess only for a store that lacks the payment."""
     item = a_notification(eventCode="CAPTURE", originalReference="PAY1", pspReference="CAP1")
     (event,) = provider.verify_webhook(*adyen_delivery([item]))
-    assert event.payment is not None
+    assert event.partial and event.payment is not None
+    assert event.payment.model_fields_set == {
+        "provider", "provider_payment_id", "currency", "status",
+        "amount_received", "amount_capturable", "pending",
+    }  # fmt: skip
     assert (event.payment.amount, event.payment.amount_received) == (1000, 1000)
     assert event.payment.metadata == {}
 

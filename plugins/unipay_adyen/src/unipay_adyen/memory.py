@@ -6,9 +6,9 @@ CAPTURE, no original amount on a REFUND). So the provider remembers the payments
 returned or read from a notification, bounded, and builds full unified objects from them.
 Captures, cancels, refunds and confirms also get the stored payment from the gateway
 (``CallContext.payment``), so another host or a restart still knows it; a notification read by a
-process that never saw the payment has only the notification's fields (docs/providers/adyen.md,
-limits). ``amount_refunded`` counts a pending refund, as the store does, until a failure gives it
-back.
+process that never saw the payment is a partial event the store completes, and is not
+remembered here (only whole payments are). ``amount_refunded`` counts a pending refund, as the
+store does, until a failure gives it back.
 """
 
 from __future__ import annotations

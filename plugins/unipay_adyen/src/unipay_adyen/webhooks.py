@@ -10,7 +10,9 @@ anything in it is read. Several keys may be configured while one is rolled.
 
 A notification carries part of a payment only (a CAPTURE has no metadata, a REFUND no original
 amount), so each event is built on what this process remembers of the payment
-(`unipay_adyen.memory`), and from the notification's own fields when it remembers nothing.
+(`unipay_adyen.memory`). When it remembers nothing (another host, a restart), the event is
+partial (`WebhookEvent.partial`): only what the notification reports is marked as set, and the
+store keeps the rest of the payment as it has it (metadata, description, the authorised amount).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ SIGNED_FIELDS = (
 )
 _METADATA = "metadata."
 _REASON_OF = {r.decline_code: r.reason for r in reversed(REFUSALS)}
+#: Marked as set on every partial payment: who holds it, and its status.
+_IDENTITY = ("provider", "provider_payment_id", "currency", "status")
 
 
 def signing_string(item: Mapping[str, Any]) -> str:
@@ -225,7 +229,11 @@ class Notifications:
                 "Adyen notification %s for another merchant account delivered as 'other'",
                 item.psp[:40],
             )
-        if payment is not None:
+        # A payment this process does not remember is built from the notification alone.
+        partial = payment is not None and self.memory.payment(payment.provider_payment_id) is None
+        if payment is not None and not partial:
+            # Only whole payments are remembered: one built from a notification alone would
+            # make the next notification of it a whole (and wrong) snapshot.
             self.memory.notified(payment)
         if refund is not None:
             self.memory.refunded(refund)
@@ -238,6 +246,7 @@ class Notifications:
             payment=payment,
             refund=refund,
             created_at=item.created,
+            partial=partial,
         )
 
     def _unified(self, item: _Item) -> tuple[WebhookEventType, Payment | None, Refund | None]:
@@ -256,7 +265,12 @@ class Notifications:
         if code in ("CAPTURE", "CAPTURE_FAILED", "CANCELLATION"):
             # The modification failed: the payment is held for capture as it was.
             known = self.memory.payment(target)
-            payment = None if known is None else _settled(known, item.psp, {})
+            if known is not None:
+                payment = _settled(known, item.psp, {})
+            else:
+                bare = self._bare(item, target, capture=CaptureMethod.MANUAL)
+                held = bare.model_copy(update={"status": PaymentStatus.REQUIRES_CAPTURE})
+                payment = _reporting(held, "pending")
             return WebhookEventType.PAYMENT_REQUIRES_CAPTURE, payment, None
         return WebhookEventType.OTHER, None, None
 
@@ -267,6 +281,7 @@ class Notifications:
             for key, value in item.additional.items()
             if key.startswith(_METADATA)
         }
+        echoed = bool(metadata)
         if metadata or known is None:
             manual = metadata.pop(CAPTURE_KEY, None) == CaptureMethod.MANUAL.value
         else:
@@ -288,15 +303,25 @@ class Notifications:
                 "status": PaymentStatus.REQUIRES_PAYMENT_METHOD,
                 "decline_code": decline_code(None, item.reason),
             }
-            return WebhookEventType.PAYMENT_FAILED, base.model_copy(update=update), None
-        update["decline_code"] = None
-        if manual:
-            update |= {"status": PaymentStatus.REQUIRES_CAPTURE, "amount_capturable": item.amount}
-            kind = WebhookEventType.PAYMENT_REQUIRES_CAPTURE
+            kind = WebhookEventType.PAYMENT_FAILED
         else:
-            update |= {"status": PaymentStatus.SUCCEEDED, "amount_received": item.amount}
-            kind = WebhookEventType.PAYMENT_SUCCEEDED
-        return kind, base.model_copy(update=update), None
+            update["decline_code"] = None
+            if manual:
+                update |= {
+                    "status": PaymentStatus.REQUIRES_CAPTURE,
+                    "amount_capturable": item.amount,
+                }
+                kind = WebhookEventType.PAYMENT_REQUIRES_CAPTURE
+            else:
+                update |= {"status": PaymentStatus.SUCCEEDED, "amount_received": item.amount}
+                kind = WebhookEventType.PAYMENT_SUCCEEDED
+        payment = base.model_copy(update=update)
+        if known is not None:
+            return kind, payment, None
+        # The authorised amount is the payment's; metadata only when Adyen echoed some (an
+        # empty echo cannot be told from none, and the store's then stands).
+        reported = {*update} - ({"metadata"} if not echoed else set())
+        return kind, _reporting(payment, *reported), None
 
     def _captured(self, item: _Item, target: str) -> Payment:
         known = self.memory.payment(target)
@@ -306,12 +331,17 @@ class Notifications:
             "amount_capturable": 0,
             "amount_received": max(base.amount_received, item.amount),
         }
-        return _settled(base, item.psp, received)
+        payment = _settled(base, item.psp, received)
+        # A CAPTURE's amount is what was captured, not the payment's: `amount` is not reported
+        # (the store's stands; the captured amount is only the guess of a payment it lacks).
+        return payment if known is not None else _reporting(payment, *received, "pending")
 
     def _canceled(self, item: _Item, target: str) -> Payment:
-        base = self.memory.payment(target) or self._bare(item, target)
+        known = self.memory.payment(target)
+        base = known or self._bare(item, target)
         canceled = {"status": PaymentStatus.CANCELED, "amount_capturable": 0, "next_action": None}
-        return _settled(base, item.psp, canceled)
+        payment = _settled(base, item.psp, canceled)
+        return payment if known is not None else _reporting(payment, *canceled, "pending")
 
     def _refund(
         self, item: _Item, target: str, succeeded: bool
@@ -338,7 +368,8 @@ class Notifications:
     def _bare(
         self, item: _Item, target: str, capture: CaptureMethod = CaptureMethod.AUTOMATIC
     ) -> Payment:
-        """A payment from the notification alone, for one this process never saw."""
+        """A payment from the notification alone, for one this process never saw: what the
+        event carries when the store does not know the payment either."""
         return Payment(
             provider=self.provider,
             provider_payment_id=target,
@@ -427,6 +458,16 @@ class Notifications:
             if pending.operation == operation and pending.provider_reference:
                 return pending.provider_reference
         return None
+
+
+def _reporting(payment: Payment, *reported: str) -> Payment:
+    """``payment`` (whole and valid, built from a notification alone) with only ``reported``
+    and `_IDENTITY` marked as set, pydantic's ``model_fields_set``: for a partial event, the
+    store keeps every other field as it has it; a store that lacks the payment saves it whole.
+    ``pending`` is reported empty when the notification settles a modification: which others
+    are pending is not known here (docs/providers/adyen.md, limits)."""
+    values = {name: getattr(payment, name) for name in Payment.model_fields}
+    return Payment.model_construct(_fields_set={*_IDENTITY, *reported}, **values)
 
 
 def _settled(payment: Payment, reference: str, update: Mapping[str, Any]) -> Payment:
