@@ -479,9 +479,9 @@ class WebhookEvent(_Model):
     created_at: datetime = Field(default_factory=_now, description="When the provider sent it.")
     partial: bool = Field(
         False,
-        description="The provider's notification reports only part of the payment (a status "
-        "and an amount, say): the fields the provider set on `payment` replace the "
-        "stored ones, the others keep their stored values, before handlers see it.",
+        description="The provider's notification reports only part of the payment or refund "
+        "(a status and an amount, say): the fields the provider set on `payment` and `refund` "
+        "replace the stored ones, the others keep their stored values, before handlers see it.",
     )
 
 

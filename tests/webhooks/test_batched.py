@@ -18,6 +18,8 @@ from unipay.models import (
     PaymentStatus,
     Refund,
     RefundPaymentRequest,
+    RefundReason,
+    RefundStatus,
     WebhookEventType,
 )
 from unipay.provider import CallContext, Capabilities, Provider
@@ -134,3 +136,50 @@ async def test_a_partial_notification_keeps_what_it_does_not_report() -> None:
         {"order": "42"},
     )
     assert stored.capture_method is CaptureMethod.MANUAL
+
+
+class PartialRefund(Batching):
+    """Its refund notifications report a refund's id, payment, status and amount only."""
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        # What the notification reports: identity, status and amount; the reason, metadata and
+        # creation time it does not know are not marked as set.
+        reported = Refund.model_construct(
+            {"provider", "provider_refund_id", "payment_id", "amount", "status"},
+            provider=self.name,
+            provider_refund_id="rf_1",
+            payment_id="batching:psp_1",
+            amount=2000,
+            currency="EUR",
+            status=RefundStatus(body.decode()),
+        )
+        return [
+            WebhookEvent(
+                id=f"refund-{body.decode()}",
+                provider=self.name,
+                type=WebhookEventType.REFUND_SUCCEEDED,
+                provider_type="REFUND",
+                refund=reported,
+                partial=True,
+            )
+        ]
+
+
+async def test_a_partial_refund_notification_keeps_the_refunds_reason_and_metadata() -> None:
+    gateway = Gateway(providers=[PartialRefund()], load_installed=False)
+    made = Refund(
+        provider="batching",
+        provider_refund_id="rf_1",
+        payment_id="batching:psp_1",
+        amount=2000,
+        currency="EUR",
+        status=RefundStatus.PENDING,
+        reason=RefundReason.REQUESTED_BY_CUSTOMER,
+        metadata={"ticket": "T-7"},
+    )
+    gateway.store.save_refund(made)
+    transport = httpx.ASGITransport(app=WebhookApp(gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        assert (await client.post("/batching", content=b"succeeded")).status_code == 200
+    stored = gateway.store.get_refund("batching:rf_1")
+    assert stored == made.model_copy(update={"status": RefundStatus.SUCCEEDED})

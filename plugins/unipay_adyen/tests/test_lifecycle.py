@@ -20,7 +20,14 @@ import pytest
 import uvicorn
 
 from unipay import AsyncGateway, Gateway
-from unipay.models import CaptureMethod, Payment, PaymentStatus, RefundStatus, WebhookEvent
+from unipay.models import (
+    CaptureMethod,
+    Payment,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+    WebhookEvent,
+)
 from unipay.storage import MemoryStore
 from unipay.testing.faces import Face
 from unipay.webhooks import WebhookApp
@@ -223,13 +230,19 @@ async def test_notifications_read_by_a_process_that_never_saw_the_payments(
     kept(stored, "C-1")
     assert seen[-1].payment == stored, "handlers see the completed payment"
 
-    refund = await creator("refund_payment", captured.id, amount=1000)
+    refund = await creator(
+        "refund_payment", captured.id, amount=1000, reason="requested_by_customer",
+        metadata={"rma": "R-9"},
+    )  # fmt: skip
     fake_adyen.settle(refund.provider_refund_id)
     await notify()
     stored = store.get_payment(captured.id)
     assert stored is not None and (stored.amount_received, stored.amount_refunded) == (3000, 1000)
     kept(stored, "C-1")
-    assert [r.status for r in store.list_refunds(captured.id)] == [RefundStatus.SUCCEEDED]
+    # The REFUND, read where the refund was never made, keeps what refund_payment was given.
+    assert [(r.status, r.reason, r.metadata) for r in store.list_refunds(captured.id)] == [
+        (RefundStatus.SUCCEEDED, RefundReason.REQUESTED_BY_CUSTOMER, {"rma": "R-9"})
+    ]
 
     (pending,) = (await creator("cancel_payment", canceled.id)).pending
     assert pending.provider_reference is not None

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 import pluggy
 
@@ -26,7 +27,7 @@ from unipay._flow import Flow, call, shielded
 from unipay._observe import Observers, around_store, observe_delivery
 from unipay.errors import WebhookVerificationError
 from unipay.idempotency import WEBHOOK_SCOPE, release_claim
-from unipay.models import WebhookEvent, WebhookEventType
+from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
 from unipay.provider import Provider
 from unipay.storage.base import ClaimState, Store
 
@@ -265,19 +266,33 @@ def _deliver_event(
 
 
 def _completed(store: Store, event: WebhookEvent, obs: Observers | None) -> Flow[WebhookEvent]:
-    """A partial event's payment completed from the stored one: the fields the provider set
-    (pydantic's ``model_fields_set``) over the stored payment. Not atomic with the save that
-    follows, and needs not be: the save still never moves the payment backwards, and amounts
-    received and refunded keep their larger value against a concurrent writer."""
-    reported = event.payment
-    if not event.partial or reported is None:
+    """A partial event's payment and refund completed from the stored ones: the fields the
+    provider set (pydantic's ``model_fields_set``) over the stored record. Not atomic with the
+    save that follows, and needs not be: the save still never moves a record backwards, and
+    amounts received and refunded keep their larger value against a concurrent writer."""
+    if not event.partial:
         return event
-    with around_store(obs, "get_payment"):
-        stored = yield from call(store.get_payment, reported.id)
-    if stored is None:
-        return event
-    known = {name: getattr(reported, name) for name in reported.model_fields_set}
-    return event.model_copy(update={"payment": stored.model_copy(update=known)})
+    update: dict[str, Payment | Refund] = {}
+    if event.payment is not None:
+        with around_store(obs, "get_payment"):
+            payment = yield from call(store.get_payment, event.payment.id)
+        if payment is not None:
+            update["payment"] = _over(payment, event.payment)
+    if event.refund is not None:
+        refund = yield from call(store.get_refund, event.refund.id)
+        if refund is not None:
+            update["refund"] = _over(refund, event.refund)
+    return event.model_copy(update=update) if update else event
+
+
+RecordT = TypeVar("RecordT", Payment, Refund)
+
+
+def _over(stored: RecordT, reported: RecordT) -> RecordT:
+    """``stored`` with what ``reported`` sets (its ``model_fields_set``)."""
+    return stored.model_copy(
+        update={name: getattr(reported, name) for name in reported.model_fields_set}
+    )
 
 
 def _keep_records(store: Store, event: WebhookEvent, obs: Observers | None = None) -> Flow[None]:

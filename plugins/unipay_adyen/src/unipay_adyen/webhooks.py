@@ -231,11 +231,14 @@ class Notifications:
             )
         # A payment this process does not remember is built from the notification alone.
         partial = payment is not None and self.memory.payment(payment.provider_payment_id) is None
+        partial_refund = (
+            refund is not None and self.memory.refund(refund.provider_refund_id) is None
+        )
         if payment is not None and not partial:
-            # Only whole payments are remembered: one built from a notification alone would
+            # Only whole records are remembered: one built from a notification alone would
             # make the next notification of it a whole (and wrong) snapshot.
             self.memory.notified(payment)
-        if refund is not None:
+        if refund is not None and not partial_refund:
             self.memory.refunded(refund)
         return WebhookEvent(
             id=f"{item.psp}:{item.code}:{'true' if item.success else 'false'}",
@@ -246,7 +249,7 @@ class Notifications:
             payment=payment,
             refund=refund,
             created_at=item.created,
-            partial=partial,
+            partial=partial or partial_refund,
         )
 
     def _unified(self, item: _Item) -> tuple[WebhookEventType, Payment | None, Refund | None]:
@@ -351,14 +354,19 @@ class Notifications:
         refund = (
             known.model_copy(update={"status": status})
             if known is not None
-            else Refund(
-                provider=self.provider,
-                provider_refund_id=item.psp,
-                payment_id=payment_id(self.provider, target),
-                amount=item.amount,
-                currency=item.currency,
-                status=status,
-                created_at=item.created,
+            # A refund another process made: report what the notification says, and let the
+            # store keep its reason and metadata (a partial event; a store lacking it saves it).
+            else Refund.model_construct(
+                {"provider", "provider_refund_id", "payment_id", "amount", "status"},
+                **Refund(
+                    provider=self.provider,
+                    provider_refund_id=item.psp,
+                    payment_id=payment_id(self.provider, target),
+                    amount=item.amount,
+                    currency=item.currency,
+                    status=status,
+                    created_at=item.created,
+                ).__dict__,
             )
         )
         self.memory.refund_settled(target, item.psp, refund.amount, succeeded=succeeded)
