@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from unipay.errors import InvalidRequest
-from unipay.money import from_minor_units, normalize_currency, to_minor_units
+from unipay.money import ProviderUnits, from_minor_units, normalize_currency, to_minor_units
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,18 @@ def test_a_refused_currency_is_not_repeated(pan: str) -> None:
         normalize_currency(pan)
     assert pan not in str(caught.value)
     assert pan[:4] not in str(caught.value)
+
+
+def test_provider_units_convert_exactly_or_refuse() -> None:
+    """One conversion for every plugin whose provider's minor units differ from ISO 4217's."""
+    units = ProviderUnits("Acme", {"ISK": 2, "idr": 0})
+    assert units.to_provider(1500, "ISK") == 150000  # ISO: no decimals; Acme: two
+    assert units.from_provider(150000, "isk") == 1500
+    assert units.to_provider(1500000, "IDR") == 15000  # ISO: two decimals; Acme: none
+    assert units.from_provider(15000, "IDR") == 1500000
+    assert units.to_provider(1299, "USD") == units.from_provider(1299, "USD") == 1299
+    with pytest.raises(InvalidRequest, match="Acme takes IDR in whole units only") as refused:
+        units.to_provider(1500050, "IDR", param="amount_to_capture")
+    assert refused.value.param == "amount_to_capture" and not refused.value.retriable
+    with pytest.raises(ValueError, match="fraction"):
+        units.from_provider(150050, "ISK")  # never rounded

@@ -8,6 +8,7 @@ XTS are left out on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -159,3 +160,50 @@ def from_minor_units(amount: int, currency: str) -> Decimal:
         )
     _, digits = _currency_param(currency)
     return Decimal(amount).scaleb(-digits)
+
+
+class ProviderUnits:
+    """A provider's minor units where they differ from ISO 4217's (Stripe keeps ISK two-decimal;
+    Adyen gives CLP two decimals and IDR none), converted in one place so a plugin's callers
+    only ever meet ISO minor units. Never rounds: an amount the provider cannot hold exactly is
+    refused, one the provider sent that unipay cannot hold is an error."""
+
+    def __init__(self, provider: str, exponents: Mapping[str, int]) -> None:
+        """``exponents``: the provider's digits after the point, for the currencies where they
+        differ from ISO 4217."""
+        self.provider = provider
+        self._exponents = {code.upper(): digits for code, digits in exponents.items()}
+
+    def _shift(self, currency: str) -> int:
+        override = self._exponents.get(currency.upper())
+        return 0 if override is None else override - exponent(currency)
+
+    def to_provider(self, amount: int, currency: str, *, param: str = "amount") -> int:
+        """An ISO minor-unit amount in the provider's units; InvalidRequest naming ``param``
+        when the provider cannot take it exactly (whole units only)."""
+        shift = self._shift(currency)
+        if shift >= 0:
+            return amount * int(10**shift)
+        unit = int(10**-shift)
+        if amount % unit:
+            raise InvalidRequest(
+                f"{self.provider} takes {currency.upper()} in whole units only; "
+                f"{format_amount(amount, currency)} is not a whole amount.",
+                param=param,
+                code="invalid_amount",
+            )
+        return amount // unit
+
+    def from_provider(self, value: int, currency: str) -> int:
+        """The provider's amount in ISO minor units; ValueError when it has a fraction of the
+        ISO minor unit (never rounded)."""
+        shift = self._shift(currency)
+        if shift <= 0:
+            return value * int(10**-shift)
+        unit = int(10**shift)
+        if value % unit:
+            raise ValueError(
+                f"{self.provider}'s {currency.upper()} amount {value} has a fraction of the "
+                "ISO minor unit"
+            )
+        return value // unit

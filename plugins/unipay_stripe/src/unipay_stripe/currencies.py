@@ -8,7 +8,7 @@ so that callers never need to know them.
 from __future__ import annotations
 
 from unipay.errors import InvalidRequest
-from unipay.money import exponent, format_amount
+from unipay.money import ProviderUnits, format_amount
 
 #: Digits after the point in Stripe's API where they differ from ISO 4217: ISK stays two-decimal
 #: for backwards compatibility (whole krónur only), MGA is zero-decimal at Stripe.
@@ -26,10 +26,7 @@ MINIMUM_AMOUNTS: dict[str, int] = {
 }  # fmt: skip
 
 
-def _shift(currency: str) -> int:
-    """Stripe exponent minus ISO exponent: 2 for ISK, -2 for MGA, 0 for everything else."""
-    override = _STRIPE_EXPONENT_OVERRIDES.get(currency)
-    return 0 if override is None else override - exponent(currency)
+_UNITS = ProviderUnits("Stripe", _STRIPE_EXPONENT_OVERRIDES)
 
 
 def to_stripe_amount(amount: int, currency: str, *, param: str = "amount") -> int:
@@ -42,21 +39,9 @@ def to_stripe_amount(amount: int, currency: str, *, param: str = "amount") -> in
             param=param,
             code="invalid_amount",
         )
-    shift = _shift(currency)
-    if shift >= 0:
-        return amount * int(10**shift)
-    unit = int(10**-shift)
-    if amount % unit:
-        raise InvalidRequest(
-            f"Stripe charges {currency} in whole units only; "
-            f"{format_amount(amount, currency)} is not a whole amount.",
-            param=param,
-            code="invalid_amount",
-        )
-    return amount // unit
+    return _UNITS.to_provider(amount, currency, param=param)
 
 
 def from_stripe_amount(amount: int, currency: str) -> int:
     """A Stripe amount in ISO minor units (the inverse of :func:`to_stripe_amount`)."""
-    shift = _shift(currency.upper())
-    return amount * int(10**-shift) if shift < 0 else amount // int(10**shift)
+    return _UNITS.from_provider(amount, currency)
