@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from unipay_redis.testing import (
@@ -19,6 +20,34 @@ from unipay_redis.testing import (
     shared_redis_url,
     start_server,
 )
+
+
+def _drop_writes_after_connection_lost() -> None:
+    """CPython's ``_SelectorSocketTransport.writelines`` lacks the check ``write`` has for a
+    connection already lost (python/cpython#136234, in 3.12 and 3.13 as installed here): on a
+    connection Redis closed, redis.asyncio's next command raises ``TypeError: 'NoneType' object
+    is not callable`` instead of the ``ConnectionError`` it reconnects after, and the broken
+    connection goes back to the pool. Seen once in CI (py312, the 64-task cluster claim test).
+    This gives ``writelines`` the check ``write`` has, as the upstream fix does; unipay's code is
+    unchanged, and docs/redis.md tells users on those versions."""
+    import asyncio.selector_events as selector_events
+
+    transport = selector_events._SelectorSocketTransport
+    original = transport.writelines
+    if getattr(original, "_unipay_checks_conn_lost", False):
+        return
+
+    def writelines(self: Any, list_of_data: Any) -> None:
+        if self._conn_lost:  # what write() does: the data is dropped, the read then fails
+            self._conn_lost += 1
+            return
+        original(self, list_of_data)
+
+    writelines._unipay_checks_conn_lost = True  # type: ignore[attr-defined]
+    transport.writelines = writelines  # type: ignore[method-assign]
+
+
+_drop_writes_after_connection_lost()
 
 
 def _unavailable(reason: str) -> None:
