@@ -164,7 +164,7 @@ def from_minor_units(amount: int, currency: str) -> Decimal:
 
 class ProviderUnits:
     """A provider's minor units where they differ from ISO 4217's (Stripe keeps ISK two-decimal;
-    Adyen gives CLP two decimals and IDR none), converted in one place so a plugin's callers
+    some providers give CLP two decimals and IDR none), converted in one place so a plugin's callers
     only ever meet ISO minor units. Never rounds: an amount the provider cannot hold exactly is
     refused, one the provider sent that unipay cannot hold is an error."""
 
