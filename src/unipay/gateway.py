@@ -376,7 +376,11 @@ class _GatewayCore:
             if check is not None:
                 assert op.payment_id is not None
                 held = yield from self._lock_payment(op.payment_id, obs)
-            if op.payment_id is not None:
+            # The stored payment: for the state check, and for a provider that cannot retrieve
+            # one (CallContext.payment). Others skip the read: it is a store round trip per call.
+            if op.payment_id is not None and (
+                check is not None or not target.capabilities.retrieve
+            ):
                 with around_store(obs, "get_payment"):
                     known = yield from call(self.store.get_payment, op.payment_id)
             if check is not None:

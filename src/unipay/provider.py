@@ -152,9 +152,11 @@ class CallContext:
     #: the provider's own merchant reference field (an order's or payment's reference):
     #: ``lookup`` finds the call's outcome by it.
     reference: str = ""
-    #: For an operation on an existing payment: the payment as this gateway's store last saw
-    #: it (None if it never saw it). What a provider that cannot retrieve payments needs
-    #: to know of one, such as its amount and currency, wherever the payment was created.
+    #: For an operation on an existing payment of a provider without ``Capabilities.retrieve``
+    #: (and for refunds and partial captures, whose checks read it): the payment as this
+    #: gateway's store last saw it (None if it never saw it, or not read). What a provider that
+    #: cannot retrieve payments needs to know of one (its amount and currency), wherever the
+    #: payment was created.
     payment: Payment | None = None
 
 
