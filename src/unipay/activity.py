@@ -2,7 +2,7 @@
 
 One [`Activity`][unipay.activity.Activity] per finished gateway operation (replays and
 declines included) and per webhook delivery, written to the gateway's store by
-[`ActivityRecorder`][unipay.activity.ActivityRecorder], a plugin built on the public observation
+[`ActivityRecorder`][unipay.activity_recorder.ActivityRecorder], a plugin built on the public observation
 hooks (``unipay_observe_operation``, ``unipay_observe_delivery``) like ``unipay.otel``. Stores
 keep the entries and, beside them, hourly totals ([`ActivityTotal`][unipay.activity.ActivityTotal])
 so that a metrics page reads a few hundred rows whatever the log's size.
@@ -14,6 +14,8 @@ message; an error is kept as its type and unipay's own message, which never hold
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -98,7 +100,8 @@ class ActivityTotal(BaseModel):
     #: ``latency_bucket(latency_ms)`` of the activities summed here; None when they had none.
     latency_bucket: int | None
     count: int
-    #: Sum of ``amount`` (minor units of ``currency``).
+    #: Sum of ``amount`` (minor units of ``currency``) over the activities that were not
+    #: replays: a replay answers the same payment again, it moves no money twice.
     amount: int
     #: Sum of ``attempts``.
     attempts: int
@@ -127,3 +130,153 @@ def bucket_upper_ms(bucket: int) -> float:
 def hour_of(at: datetime) -> datetime:
     """The start of ``at``'s hour in UTC: the finest bucket the stores keep totals for."""
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+# --- metrics: what a dashboard draws, computed from totals alone ------------------------------
+
+CREATE = "create_payment"
+REFUND = "refund_payment"
+
+
+class VolumePoint(BaseModel):
+    """Payments that succeeded in one bucket, for one provider and currency."""
+
+    bucket_start: datetime
+    provider: str
+    currency: str | None
+    count: int
+    #: Minor units of ``currency``.
+    amount: int
+
+
+class DeclineCount(BaseModel):
+    decline_code: str | None
+    count: int
+
+
+class OperationStats(BaseModel):
+    """One provider's operation over the whole window."""
+
+    provider: str
+    operation: str
+    #: Every finished call, replays and failures included.
+    count: int
+    #: Latency percentiles of the calls that reached the provider (None when none did): the
+    #: upper bound of the histogram bucket holding the percentile, so within 19 % above it.
+    p50_ms: float | None
+    p95_ms: float | None
+    #: Provider calls beyond the first, summed over the calls that reached the provider.
+    retries: int
+    replays: int
+
+
+class WebhookCount(BaseModel):
+    provider: str
+    outcome: Outcome
+    count: int
+
+
+class Metrics(BaseModel):
+    """What an operator watches, from [`summarize`][unipay.activity.summarize]. Replays are
+    left out of counts of payments and refunds (they answer an earlier call again)."""
+
+    #: Succeeded ``create_payment`` calls per bucket, provider and currency, oldest first.
+    volume: list[VolumePoint]
+    payments_succeeded: int
+    payments_declined: int
+    #: succeeded / (succeeded + declined) creates; None with neither.
+    authorization_rate: float | None
+    #: Declined operations by decline code, most frequent first.
+    declines: list[DeclineCount]
+    refunds_succeeded: int
+    #: Succeeded refunds / succeeded creates; None with no succeeded create.
+    refund_rate: float | None
+    operations: list[OperationStats]
+    webhooks: list[WebhookCount]
+
+
+def summarize(totals: Sequence[ActivityTotal]) -> Metrics:
+    """Metrics from a store's ``activity_totals`` (any store, any bucket size)."""
+    volume: dict[tuple[datetime, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
+    succeeded = declined = refunds = 0
+    declines: dict[str | None, int] = defaultdict(int)
+    ops: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    latencies: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    webhooks: dict[tuple[str, Outcome], int] = defaultdict(int)
+    for total in totals:
+        if total.kind is ActivityKind.WEBHOOK:
+            webhooks[(total.provider, total.outcome)] += total.count
+            continue
+        fresh = total.count - total.replays
+        operation = total.operation or "unknown"
+        if total.outcome is Outcome.DECLINED:
+            declines[total.decline_code] += fresh
+        if operation == CREATE and total.outcome is Outcome.SUCCEEDED:
+            succeeded += fresh
+            point = volume[(total.bucket_start, total.provider, total.currency)]
+            point[0] += fresh
+            point[1] += total.amount
+        elif operation == CREATE and total.outcome is Outcome.DECLINED:
+            declined += fresh
+        elif operation == REFUND and total.outcome is Outcome.SUCCEEDED:
+            refunds += fresh
+        stats = ops[(total.provider, operation)]
+        stats[0] += total.count
+        stats[2] += total.replays
+        if total.latency_bucket is not None:  # every call among them reached the provider
+            stats[1] += total.attempts - total.count
+            latencies[(total.provider, operation)][total.latency_bucket] += total.count
+    return Metrics(
+        volume=[
+            VolumePoint(bucket_start=b, provider=p, currency=c, count=n, amount=a)
+            for (b, p, c), (n, a) in sorted(volume.items(), key=lambda i: _sortable(i[0]))
+        ],
+        payments_succeeded=succeeded,
+        payments_declined=declined,
+        authorization_rate=_ratio(succeeded, succeeded + declined),
+        declines=[
+            DeclineCount(decline_code=code, count=count)
+            for code, count in sorted(declines.items(), key=lambda i: (-i[1], i[0] or ""))
+            if count
+        ],
+        refunds_succeeded=refunds,
+        refund_rate=_ratio(refunds, succeeded),
+        operations=[
+            OperationStats(
+                provider=provider,
+                operation=operation,
+                count=count,
+                p50_ms=_percentile(latencies.get((provider, operation), {}), 0.50),
+                p95_ms=_percentile(latencies.get((provider, operation), {}), 0.95),
+                retries=retries,
+                replays=replays,
+            )
+            for (provider, operation), (count, retries, replays) in sorted(ops.items())
+        ],
+        webhooks=[
+            WebhookCount(provider=provider, outcome=outcome, count=count)
+            for (provider, outcome), count in sorted(webhooks.items())
+        ],
+    )
+
+
+def _sortable(key: tuple[datetime, str, str | None]) -> tuple[datetime, str, str]:
+    return key[0], key[1], key[2] or ""
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _percentile(histogram: dict[int, int], quantile: float) -> float | None:
+    """The upper bound of the bucket where the cumulative count reaches ``quantile``."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = math.ceil(quantile * total)
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return bucket_upper_ms(bucket)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.base import Claim, ClaimState, KeyRecord, Store
 from unipay.storage.memory import MemoryStore
 from unipay.storage.split import SplitStore
 
@@ -26,7 +26,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Claim", "ClaimState", "MemoryStore", "SQLStore", "SplitStore", "Store", "open_store"]
+__all__ = [
+    "Claim",
+    "ClaimState",
+    "KeyRecord",
+    "MemoryStore",
+    "SQLStore",
+    "SplitStore",
+    "Store",
+    "open_store",
+]
 
 
 def open_store(store: Store | str | None, pm: pluggy.PluginManager | None = None) -> Store:

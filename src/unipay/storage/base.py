@@ -13,9 +13,12 @@ calls and ``"webhook"`` for processed webhook events, so the two can never colli
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
 from unipay.models import Payment, Refund
 
 #: The most a list call returns at once (Stripe's limit too).
@@ -39,6 +42,22 @@ class Claim:
     #: Proof of ownership when CLAIMED; pass it to complete/release.
     token: str | None = None
     #: The stored outcome (JSON text) when COMPLETED.
+    result: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One idempotency record as ``list_keys`` reports it: enough to see a stuck claim."""
+
+    scope: str
+    key: str
+    #: Seconds since it was claimed, by the store's clock.
+    age: float
+    #: Seconds until the claimer's lease runs out, by the store's clock; 0 or less: it ran out
+    #: (the claimer died or is slow, and the next caller with the key takes it over).
+    lease_left: float
+    finished: bool
+    #: The stored outcome (JSON text) once finished.
     result: str | None = None
 
 
@@ -124,9 +143,19 @@ class Store(ABC):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]:
         """Stored payments, newest first (``created_at``, then id, both descending), for a
-        Stripe-style list; filtered by ``provider`` and ``status`` when given.
+        Stripe-style list; filtered by ``provider``, ``status`` and ``currency`` when given,
+        and by creation time in ``[created_from, created_to)``.
+
+        ``search`` matches a payment exactly by its unified id, its provider's payment id, its
+        customer's e-mail or any of its metadata values (the dashboard's search box); a SQL
+        store keeps these terms in an indexed table so a search stays fast at a million
+        payments.
 
         ``starting_after`` is the id of a payment from an earlier page: the page starts right
         after it (keyset pagination, so a page costs the same at a million payments as at ten
@@ -148,6 +177,73 @@ class Store(ABC):
         raise NotImplementedError(
             f"{type(self).__name__} cannot list refunds; implement Store.list_refunds "
             "(MemoryStore and SQLStore do)"
+        )
+
+    # --- the activity log (the dashboard's timelines and metrics) -----------------------------
+    #
+    # Not abstract so that stores written before the activity log keep working: a gateway
+    # records activity only when built with ``record_activity=True``.
+
+    def record_activity(self, entries: Sequence[Activity]) -> None:
+        """Append ``entries`` to the activity log and add them to the hourly totals, all in one
+        transaction (the totals never disagree with the log they sum)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot record activity; implement Store.record_activity "
+            "(MemoryStore, SQLStore and SplitStore do) or build the gateway without "
+            "record_activity=True"
+        )
+
+    def list_activity(
+        self,
+        *,
+        payment_id: str | None = None,
+        kind: ActivityKind | None = None,
+        provider: str | None = None,
+        outcome: Outcome | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Activity]:
+        """Logged activity, newest first (``at``, then id, both descending), filtered by the
+        arguments given. ``before`` is an activity id from an earlier page: the page starts
+        right after it (keyset pagination); an unknown ``before`` gives an empty list."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot list activity; implement Store.list_activity "
+            "(MemoryStore, SQLStore and SplitStore do)"
+        )
+
+    def activity_totals(
+        self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
+    ) -> list[ActivityTotal]:
+        """The hourly totals of the hours in ``[since, until)``, summed into buckets of
+        ``bucket_seconds`` (a multiple of 3600) counted from the Unix epoch, one row per
+        bucket and grouping fields. Reads the totals only, never the log, so it costs the
+        same whatever the log's size; ``unipay.activity.summarize`` makes metrics of it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot sum activity; implement Store.activity_totals "
+            "(MemoryStore, SQLStore and SplitStore do)"
+        )
+
+    def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:
+        """Delete log entries from before ``older_than``, ``batch_size`` per transaction, and
+        the totals of the hours before its hour; return how many entries went.
+
+        The log grows with every operation: call it periodically with your retention (the
+        dashboard's server does; 30 to 90 days is typical, longer than any metrics window you
+        show)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot purge activity; implement Store.purge_activity "
+            "(MemoryStore, SQLStore and SplitStore do)"
+        )
+
+    def list_keys(
+        self, scope: str, *, finished: bool | None = None, limit: int = 100
+    ) -> list[KeyRecord]:
+        """Unexpired idempotency records of ``scope``, oldest claim first; only the finished
+        (or, with False, the unfinished: claims in progress or abandoned) when ``finished`` is
+        given. For operators: a claim whose lease ran out long ago is a crashed caller."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot list idempotency keys; implement Store.list_keys "
+            "(MemoryStore, SQLStore and SplitStore do)"
         )
 
     def close(self) -> None:  # noqa: B027 - optional: a memory store holds nothing to release
