@@ -11,7 +11,9 @@
 The mock path in memory is the worst case: a whole payment costs about as much as one SDK span
 (the Python SDK spends tens of microseconds per span and per metric point), so tracing its four
 spans and five metric points cannot stay within 1.10x there; ``store_spans=False`` removes two
-spans, and is measured too.
+spans, and is measured too. So is the floor: the same plain gateway with each create wrapped in
+one bare span of the same SDK, which no instrumentation emitting the required span tree
+(an operation span, an attempt span, store spans) can undercut.
 
 Pairs are interleaved (A, B, A, B, ...) so that a machine slowing down mid-run slows both sides
 alike; the median of the per-pair ratios is reported with its range (as ``import_time`` does).
@@ -122,6 +124,19 @@ def run(quick: bool = False) -> list[Row]:
     def off(gateway: Gateway) -> Callable[[int], float]:
         return lambda count: _timed(gateway, count)
 
+    tracer = tracer_provider.get_tracer("floor")
+    plain = _gateway()
+
+    def one_bare_span(count: int) -> float:
+        exporter.clear()
+        start = time.perf_counter()
+        for _ in range(count):
+            with tracer.start_as_current_span("create"):
+                plain.create_payment(
+                    provider="mock", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
+                )
+        return time.perf_counter() - start
+
     slow = 10 if quick else 30
     slow_traced = _gateway(
         unipay.otel.plugin(tracer_provider=tracer_provider, meter_provider=meter_provider),
@@ -139,6 +154,12 @@ def run(quick: bool = False) -> list[Row]:
             "<= 1.10",
             payments,
             _pairs(pairs, payments, on(lean), off(_gateway())),
+        ),
+        _row(
+            "floor: one bare SDK span per create / off",
+            "",
+            payments,
+            _pairs(pairs, payments, one_bare_span, off(_gateway())),
         ),
         _row(
             "extra installed, not enabled / plain",
