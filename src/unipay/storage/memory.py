@@ -6,11 +6,13 @@ import heapq
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome, hour_of, latency_bucket
 from unipay.models import Payment, Refund
-from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.base import Claim, ClaimState, KeyRecord, Store
 from unipay.storage.progress import (
     advance_payment,
     advance_refund,
@@ -25,7 +27,15 @@ class _Record:
     token: str | None
     lease_until: float
     expires_at: float
+    claimed_at: float
     result: str | None = None
+
+
+#: What hourly totals are grouped by: hour, kind, provider, operation, currency, outcome,
+#: decline code, latency bucket.
+_TotalKey = tuple[
+    datetime, ActivityKind, str, str | None, str | None, Outcome, str | None, int | None
+]
 
 
 class MemoryStore(Store):
@@ -58,6 +68,10 @@ class MemoryStore(Store):
         self._refunds: dict[str, Refund] = {}
         #: Refund ids by payment id, in the order first seen (a dict as an ordered set).
         self._refund_ids: dict[str, dict[str, None]] = {}
+        #: The activity log in insertion order, and its hourly totals (count, amount, attempts,
+        #: replays).
+        self._activity: dict[str, Activity] = {}
+        self._totals: dict[_TotalKey, list[int]] = {}
 
     def claim(
         self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
@@ -76,7 +90,9 @@ class MemoryStore(Store):
                 if now < record.lease_until:
                     return Claim(ClaimState.IN_PROGRESS)
             token = uuid.uuid4().hex
-            self._records[(scope, key)] = _Record(fingerprint, token, now + lease, now + retention)
+            self._records[(scope, key)] = _Record(
+                fingerprint, token, now + lease, now + retention, claimed_at=now
+            )
             heapq.heappush(self._expiry, (now + retention, scope, key))
             return Claim(ClaimState.CLAIMED, token=token)
 
@@ -145,6 +161,10 @@ class MemoryStore(Store):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]:
         """A sort of every stored payment per page: fine for a test double's thousands."""
         with self._lock:
@@ -156,6 +176,10 @@ class MemoryStore(Store):
                 for p in self._payments.values()
                 if (provider is None or p.provider == provider)
                 and (status is None or p.status == status)
+                and (currency is None or p.currency == currency)
+                and (created_from is None or p.created_at >= created_from)
+                and (created_to is None or p.created_at < created_to)
+                and (search is None or search in search_terms(p))
                 and (cursor is None or (p.created_at, p.id) < (cursor.created_at, cursor.id))
             ]
         matching.sort(key=lambda p: (p.created_at, p.id), reverse=True)
@@ -165,6 +189,98 @@ class MemoryStore(Store):
         with self._lock:
             refunds = self._refunds_of(payment_id)
         return sorted(refunds, key=lambda r: (r.created_at, r.id))
+
+    def list_keys(
+        self, scope: str, *, finished: bool | None = None, limit: int = 100
+    ) -> list[KeyRecord]:
+        with self._lock:
+            now = self._clock()
+            found = [
+                KeyRecord(
+                    scope=scope,
+                    key=key,
+                    age=now - record.claimed_at,
+                    lease_left=record.lease_until - now,
+                    finished=record.result is not None,
+                    result=record.result,
+                )
+                for (record_scope, key), record in self._records.items()
+                if record_scope == scope
+                and record.expires_at > now
+                and (finished is None or finished is (record.result is not None))
+            ]
+        found.sort(key=lambda k: (-k.age, k.key))
+        return found[:limit]
+
+    # --- the activity log ---------------------------------------------------------------------
+
+    def record_activity(self, entries: Sequence[Activity]) -> None:
+        with self._lock:
+            for entry in entries:
+                self._activity[entry.id] = entry
+                totals = self._totals.setdefault(_total_key(entry), [0, 0, 0, 0])
+                totals[0] += 1
+                totals[1] += 0 if entry.replayed else entry.amount or 0
+                totals[2] += entry.attempts
+                totals[3] += entry.replayed
+
+    def list_activity(
+        self,
+        *,
+        payment_id: str | None = None,
+        kind: ActivityKind | None = None,
+        provider: str | None = None,
+        outcome: Outcome | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Activity]:
+        with self._lock:
+            cursor = self._activity.get(before) if before is not None else None
+            if before is not None and cursor is None:
+                return []
+            matching = [
+                a
+                for a in self._activity.values()
+                if (payment_id is None or a.payment_id == payment_id)
+                and (kind is None or a.kind is kind)
+                and (provider is None or a.provider == provider)
+                and (outcome is None or a.outcome is outcome)
+                and (cursor is None or (a.at, a.id) < (cursor.at, cursor.id))
+            ]
+        matching.sort(key=lambda a: (a.at, a.id), reverse=True)
+        return matching[:limit]
+
+    def activity_totals(
+        self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
+    ) -> list[ActivityTotal]:
+        check_bucket(bucket_seconds)
+        start, end = since.timestamp(), until.timestamp()
+        summed: dict[_TotalKey, list[int]] = {}
+        with self._lock:
+            for key, values in self._totals.items():
+                hour = key[0].timestamp()
+                if not start <= hour < end:
+                    continue
+                bucket = datetime.fromtimestamp(hour - hour % bucket_seconds, UTC)
+                into = summed.setdefault((bucket, *key[1:]), [0, 0, 0, 0])
+                for index, value in enumerate(values):
+                    into[index] += value
+        return [_total(key, values) for key, values in sorted(summed.items(), key=_order)]
+
+    def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:
+        purged = 0
+        while True:
+            with self._lock:
+                old = [i for i, a in self._activity.items() if a.at < older_than][:batch_size]
+                for activity_id in old:
+                    del self._activity[activity_id]
+                if len(old) < batch_size:
+                    hour = hour_of(older_than)
+                    for key in [key for key in self._totals if key[0] < hour]:
+                        del self._totals[key]
+            purged += len(old)
+            if len(old) < batch_size:
+                return purged
 
     # --- under the lock -----------------------------------------------------------------------
 
@@ -208,3 +324,60 @@ class MemoryStore(Store):
             for refund in map(self._refunds.__getitem__, self._refund_ids.get(payment_id, {}))
             if refund.payment_id == payment_id
         ]
+
+
+def search_terms(payment: Payment) -> set[str]:
+    """What ``list_payments(search=...)`` matches exactly: the unified id, the provider's id,
+    the customer's e-mail and every metadata value."""
+    terms = {payment.id, payment.provider_payment_id, *payment.metadata.values()}
+    if payment.customer_email:
+        terms.add(payment.customer_email)
+    return terms
+
+
+def check_bucket(bucket_seconds: int) -> None:
+    if bucket_seconds <= 0 or bucket_seconds % 3600:
+        from unipay.errors import InvalidRequest
+
+        raise InvalidRequest(
+            f"bucket_seconds must be a positive multiple of 3600 (stores keep hourly totals), "
+            f"not {bucket_seconds}",
+            param="bucket_seconds",
+        )
+
+
+def _total_key(entry: Activity) -> _TotalKey:
+    return (
+        hour_of(entry.at),
+        entry.kind,
+        entry.provider,
+        entry.operation,
+        entry.currency,
+        entry.outcome,
+        entry.decline_code,
+        latency_bucket(entry.latency_ms),
+    )
+
+
+def _order(item: tuple[_TotalKey, list[int]]) -> tuple[object, ...]:
+    """Totals in bucket order, None sorting first within each field."""
+    return tuple((value is not None, value if value is not None else 0) for value in item[0])
+
+
+def _total(key: _TotalKey, values: list[int]) -> ActivityTotal:
+    bucket, kind, provider, operation, currency, outcome, code, latency = key
+    count, amount, attempts, replays = values
+    return ActivityTotal(
+        bucket_start=bucket,
+        kind=kind,
+        provider=provider,
+        operation=operation,
+        currency=currency,
+        outcome=outcome,
+        decline_code=code,
+        latency_bucket=latency,
+        count=count,
+        amount=amount,
+        attempts=attempts,
+        replays=replays,
+    )

@@ -11,11 +11,14 @@ the gateway, with the idempotency methods going to ``keys`` and the record metho
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from unipay._flow import acall
+from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
 from unipay.models import Payment, Refund
-from unipay.storage.base import Claim, Store
+from unipay.storage.base import Claim, KeyRecord, Store
 
 
 class KeyStore(Protocol):
@@ -61,9 +64,32 @@ class RecordStore(Protocol):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]: ...
 
     def list_refunds(self, payment_id: str) -> list[Refund]: ...
+
+    def record_activity(self, entries: Sequence[Activity]) -> None: ...
+
+    def list_activity(
+        self,
+        *,
+        payment_id: str | None = None,
+        kind: ActivityKind | None = None,
+        provider: str | None = None,
+        outcome: Outcome | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Activity]: ...
+
+    def activity_totals(
+        self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
+    ) -> list[ActivityTotal]: ...
+
+    def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int: ...
 
     def close(self) -> None: ...
 
@@ -79,7 +105,8 @@ class SplitStore(Store):
     the failure is raised.
     """
 
-    #: Every method has an ``a<method>`` twin, so the async gateway never consults this.
+    #: Every method the gateway calls has an ``a<method>`` twin, so the async gateway never
+    #: consults this; the dashboard's reads (activity, keys) run in a worker thread.
     blocking = True
 
     def __init__(self, *, keys: KeyStore, records: RecordStore) -> None:
@@ -149,13 +176,71 @@ class SplitStore(Store):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]:
         return self.records.list_payments(
-            provider=provider, status=status, limit=limit, starting_after=starting_after
+            provider=provider,
+            status=status,
+            limit=limit,
+            starting_after=starting_after,
+            **_given(
+                currency=currency,
+                created_from=created_from,
+                created_to=created_to,
+                search=search,
+            ),
         )
 
     def list_refunds(self, payment_id: str) -> list[Refund]:
         return self.records.list_refunds(payment_id)
+
+    # --- the activity log: records; keys: keys ------------------------------------------------
+
+    def record_activity(self, entries: Sequence[Activity]) -> None:
+        self.records.record_activity(entries)
+
+    def list_activity(
+        self,
+        *,
+        payment_id: str | None = None,
+        kind: ActivityKind | None = None,
+        provider: str | None = None,
+        outcome: Outcome | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Activity]:
+        return self.records.list_activity(
+            payment_id=payment_id,
+            kind=kind,
+            provider=provider,
+            outcome=outcome,
+            limit=limit,
+            before=before,
+        )
+
+    def activity_totals(
+        self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
+    ) -> list[ActivityTotal]:
+        return self.records.activity_totals(since=since, until=until, bucket_seconds=bucket_seconds)
+
+    def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:
+        return self.records.purge_activity(older_than=older_than, batch_size=batch_size)
+
+    def list_keys(
+        self, scope: str, *, finished: bool | None = None, limit: int = 100
+    ) -> list[KeyRecord]:
+        """The key store's ``list_keys``, when it has one."""
+        list_keys = getattr(self.keys, "list_keys", None)
+        if list_keys is None:
+            raise NotImplementedError(
+                f"{type(self.keys).__name__} cannot list idempotency keys; implement list_keys "
+                "on it (MemoryStore and SQLStore do)"
+            )
+        found: list[KeyRecord] = list_keys(scope, finished=finished, limit=limit)
+        return found
 
     def close(self) -> None:
         try:
@@ -225,6 +310,10 @@ class SplitStore(Store):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]:
         page: list[Payment] = await acall(
             self.records.list_payments,
@@ -232,6 +321,12 @@ class SplitStore(Store):
             status=status,
             limit=limit,
             starting_after=starting_after,
+            **_given(
+                currency=currency,
+                created_from=created_from,
+                created_to=created_to,
+                search=search,
+            ),
         )
         return page
 
@@ -244,3 +339,8 @@ class SplitStore(Store):
             await acall(self.keys.close)
         finally:
             await acall(self.records.close)
+
+
+def _given(**filters: Any) -> dict[str, Any]:
+    """The filters given: a record store written before them is called as before."""
+    return {name: value for name, value in filters.items() if value is not None}

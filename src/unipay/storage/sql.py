@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -52,15 +53,18 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
+from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
 from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.models import Payment, Refund
-from unipay.storage.base import Claim, ClaimState, Store
+from unipay.storage.base import Claim, ClaimState, KeyRecord, Store
+from unipay.storage.memory import check_bucket, search_terms
 from unipay.storage.progress import (
     advance_payment,
     advance_refund,
     count_refunds,
     no_longer_counted,
 )
+from unipay.storage.sql_activity import ActivityTables, add_activity_tables
 
 DEFAULT_PREFIX = "unipay_"
 _DIALECTS = ("postgresql", "sqlite")
@@ -73,9 +77,16 @@ _PAYMENT_LIST_INDEXES = {
     "provider_created": ("provider", "created_at", "id"),
     "status_created": ("status", "created_at", "id"),
     "provider_status_created": ("provider", "status", "created_at", "id"),
+    "currency_created": ("currency", "created_at", "id"),
 }
-#: The list columns that ``_add_list_columns`` adds to tables created by unipay 0.2.
-_PAYMENT_LIST_COLUMNS = {"provider": String(64), "status": String(32), "created_at": Double()}
+#: The list columns that ``_add_list_columns`` adds to tables created by older versions
+#: (0.2 had none; ``currency`` came with the dashboard's filters).
+_PAYMENT_LIST_COLUMNS = {
+    "provider": String(64),
+    "status": String(32),
+    "created_at": Double(),
+    "currency": String(16),
+}
 #: Rows per transaction when ``_add_list_columns`` fills the new columns from the JSON.
 _BACKFILL_BATCH = 1000
 
@@ -108,9 +119,19 @@ def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
         Column("provider", String(64), nullable=True),
         Column("status", String(32), nullable=True),
         Column("created_at", Double, nullable=True),
+        Column("currency", String(16), nullable=True),
     )
     for name, columns in _PAYMENT_LIST_INDEXES.items():
         Index(f"{prefix}payments_{name}", *(payments.c[c] for c in columns))
+    # What ``list_payments(search=...)`` finds a payment by (its ids, e-mail, metadata values),
+    # rewritten whenever a save changes them: a search is a probe of the primary key's index.
+    terms = Table(
+        f"{prefix}payment_terms",
+        metadata,
+        Column("term", String(512), primary_key=True),
+        Column("payment_id", String(255), primary_key=True),
+    )
+    Index(f"{prefix}payment_terms_payment_id", terms.c.payment_id)
     refunds = Table(
         f"{prefix}refunds",
         metadata,
@@ -119,6 +140,7 @@ def build_metadata(prefix: str = DEFAULT_PREFIX) -> MetaData:
         Column("data", Text, nullable=False),
     )
     Index(f"{prefix}refunds_payment_id", refunds.c.payment_id)
+    add_activity_tables(metadata, prefix)
     return metadata
 
 
@@ -174,6 +196,7 @@ class SQLStore(Store):
         self._records = tables[f"{table_prefix}idempotency"]
         self._payments = tables[f"{table_prefix}payments"]
         self._refunds = tables[f"{table_prefix}refunds"]
+        self._terms = tables[f"{table_prefix}payment_terms"]
         self._tables_ready = not create_tables
         self._tables_lock = threading.Lock()
         self._now = _store_clock(dialect)
@@ -181,6 +204,7 @@ class SQLStore(Store):
         self._statements = self._build_statements()
         self._read_data = {t.name: _read_data(t) for t in (self._payments, self._refunds)}
         self._swap_data = {t.name: _swap_data(t) for t in (self._payments, self._refunds)}
+        self._activity = ActivityTables(self.metadata, table_prefix, self._dialect_insert)
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -287,15 +311,30 @@ class SQLStore(Store):
         status: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        currency: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        search: str | None = None,
     ) -> list[Payment]:
         """One indexed range scan: the filters and the cursor select a range of one of the
-        ``payments_*_created`` indexes, read newest first, ``limit`` rows."""
+        ``payments_*_created`` indexes, read newest first, ``limit`` rows. A search reads the
+        few payments its term names (``payment_terms``' primary key) and sorts those."""
         payments = self._payments
         query = select(payments.c.data)
         if provider is not None:
             query = query.where(payments.c.provider == provider)
         if status is not None:
             query = query.where(payments.c.status == status)
+        if currency is not None:
+            query = query.where(payments.c.currency == currency)
+        if created_from is not None:
+            query = query.where(payments.c.created_at >= created_from.timestamp())
+        if created_to is not None:
+            query = query.where(payments.c.created_at < created_to.timestamp())
+        if search is not None:
+            terms = self._terms
+            named = select(terms.c.payment_id).where(terms.c.term == search)
+            query = query.where(payments.c.id.in_(named))
         query = query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
         cursor_of = select(payments.c.created_at, payments.c.id).where(
             payments.c.id == starting_after
@@ -326,6 +365,79 @@ class SQLStore(Store):
             for data in self._transact(lambda c: list(c.scalars(query)))
         ]
         return sorted(found, key=lambda r: (r.created_at, r.id))
+
+    def list_keys(
+        self, scope: str, *, finished: bool | None = None, limit: int = 100
+    ) -> list[KeyRecord]:
+        """A scan of the scope's unexpired records (there is no index by claim time: it would
+        cost every claim a write for an operator's occasional look)."""
+        records, now = self._records, self._now
+        query = (
+            select(
+                records.c.key,
+                records.c.result,
+                (now - records.c.locked_at).label("age"),
+                (records.c.lease_until - now).label("lease_left"),
+            )
+            .where(records.c.scope == scope, records.c.expires_at > now)
+            .order_by(records.c.locked_at, records.c.key)
+            .limit(limit)
+        )
+        if finished is not None:
+            done = records.c.result.is_not(None)
+            query = query.where(done if finished else records.c.result.is_(None))
+        rows = self._transact(lambda c: c.execute(query).all())
+        return [
+            KeyRecord(
+                scope=scope,
+                key=row.key,
+                age=float(row.age),
+                lease_left=float(row.lease_left),
+                finished=row.result is not None,
+                result=row.result,
+            )
+            for row in rows
+        ]
+
+    # --- the activity log (see unipay.storage.sql_activity) -----------------------------------
+
+    def record_activity(self, entries: Sequence[Activity]) -> None:
+        self._transact(lambda c: self._activity.record(c, entries))
+
+    def list_activity(
+        self,
+        *,
+        payment_id: str | None = None,
+        kind: ActivityKind | None = None,
+        provider: str | None = None,
+        outcome: Outcome | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Activity]:
+        filters = {
+            "payment_id": payment_id,
+            "kind": None if kind is None else kind.value,
+            "provider": provider,
+            "outcome": None if outcome is None else outcome.value,
+        }
+        return self._transact(lambda c: self._activity.page(c, filters, limit, before))
+
+    def activity_totals(
+        self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
+    ) -> list[ActivityTotal]:
+        """A GROUP BY over the hourly totals of the window: the log is never read."""
+        check_bucket(bucket_seconds)
+        return self._transact(lambda c: self._activity.totals(c, since, until, bucket_seconds))
+
+    def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:
+        purged = 0
+        while True:
+            count = self._transact(lambda c: self._activity.purge_batch(c, older_than, batch_size))
+            purged += count
+            if count < batch_size:
+                break
+        self._transact(lambda c: self._activity.purge_totals(c, older_than))
+        return purged
 
     def close(self) -> None:
         if self._owns_engine:
@@ -381,11 +493,32 @@ class SQLStore(Store):
         return statements
 
     def _save_payment(self, connection: Connection, payment: Payment) -> None:
+        #: The stored payment's search terms and what the swap wrote, from its last try.
+        before: list[set[str] | None] = [None]
+        written: list[Payment | None] = [None]
+
         def change(old: str | None) -> Payment | None:
             stored = None if old is None else Payment.model_validate_json(old)
-            return advance_payment(stored, payment)
+            before[0] = None if stored is None else search_terms(stored)
+            written[0] = advance_payment(stored, payment)
+            return written[0]
 
-        self._swap(connection, self._payments, payment.id, change)
+        if self._swap(connection, self._payments, payment.id, change) and written[0] is not None:
+            self._write_terms(connection, written[0], before[0])
+
+    def _write_terms(
+        self, connection: Connection, payment: Payment, before: set[str] | None
+    ) -> None:
+        """Make the search terms of ``payment`` what it now holds; no statement at all when a
+        save changed none of them (a capture, a status change)."""
+        now = search_terms(payment)
+        if before == now:
+            return
+        terms = self._terms
+        if before is not None:
+            connection.execute(delete(terms).where(terms.c.payment_id == payment.id))
+        rows = [{"term": term[:512], "payment_id": payment.id} for term in sorted(now)]
+        connection.execute(self._upsert(terms, rows[0], only_new=True), rows)
 
     def _save_refund(self, connection: Connection, refund: Refund) -> None:
         uncounted: list[Refund | None] = [None]
@@ -453,14 +586,17 @@ class SQLStore(Store):
 
         Each dialect's own ``insert`` renders its ON CONFLICT clause."""
         keys = [column.name for column in table.primary_key]
-        dialect_insert = (
-            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        )
-        statement = dialect_insert(table).values(values)
+        statement = self._dialect_insert(table).values(values)
         if only_new:
             return statement.on_conflict_do_nothing(index_elements=keys)
         changes = {name: statement.excluded[name] for name in values if name not in keys}
         return statement.on_conflict_do_update(index_elements=keys, set_=changes, where=where)
+
+    def _dialect_insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's own ``insert``, which renders ON CONFLICT clauses."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def _get(self, table: Table, row_id: str) -> str | None:
         query = self._read_data[table.name]
@@ -539,17 +675,20 @@ class SQLStore(Store):
                 connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
             for index in payments.indexes:
                 index.create(connection, checkfirst=True)
+        # A payment always has a currency, so an empty one marks a row saved by an older
+        # version: no list columns, or no currency and no search terms.
         unfilled = (
             select(payments.c.id, payments.c.data)
-            .where(payments.c.created_at.is_(None))
+            .where(payments.c.currency.is_(None))
             .limit(_BACKFILL_BATCH)
         )
         while rows := connection.execute(unfilled).all():
             for row in rows:
-                columns = _columns(Payment.model_validate_json(row.data))
+                payment = Payment.model_validate_json(row.data)
                 connection.execute(
-                    update(payments).where(payments.c.id == row.id).values(**columns)
+                    update(payments).where(payments.c.id == row.id).values(**_columns(payment))
                 )
+                self._write_terms(connection, payment, set())
 
     def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
         url = self.engine.url
@@ -596,6 +735,7 @@ def _columns(record: Payment | Refund) -> dict[str, Any]:
         "provider": record.provider,
         "status": record.status.value,
         "created_at": record.created_at.timestamp(),
+        "currency": record.currency,
     }
 
 
