@@ -6,6 +6,11 @@ machine that slows down mid-run slows both sides alike, and the median of the pe
 reported with its range. The absolute figure (issue 15's target: under 100 ms) is given as
 detail, and the run also says whether SQLAlchemy was imported (it must not be: ``SQLStore`` is
 loaded on first use).
+
+A third interpreter imports the floor: a module that does only what any pydantic SDK with
+plugins does at import (pydantic's ``BaseModel`` with one deferred model, pluggy, logging, uuid,
+json, hashlib, datetime). Its ratio to ``import pydantic`` says how much of the target is left
+for unipay's own code on this machine.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from benchmarks._report import Row, print_table
 
@@ -21,14 +28,27 @@ from benchmarks._report import Row, print_table
 _ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def import_us(module: str) -> tuple[int, str]:
+#: What any pydantic-based SDK with plugins imports, and nothing of unipay.
+FLOOR = """\
+import datetime, hashlib, json, logging, uuid
+import pluggy
+from pydantic import BaseModel, ConfigDict
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+    amount: int
+"""
+FLOOR_MODULE = "unipay_import_floor"
+
+
+def import_us(module: str, path: str | None = None) -> tuple[int, str]:
     """The top-level cumulative import time of ``module`` in microseconds, and the report."""
+    env = _ENV if path is None else {**_ENV, "PYTHONPATH": path}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         capture_output=True,
         text=True,
         check=True,
-        env=_ENV,
+        env=env,
     )
     for line in reversed(done.stderr.splitlines()):
         # "import time:   self |  cumulative | name", a top-level import has no indentation.
@@ -44,15 +64,23 @@ def run(quick: bool = False) -> list[Row]:
     ratios: list[float] = []
     unipay_ms: list[float] = []
     pydantic_ms: list[float] = []
+    floor_ratios: list[float] = []
+    floor_ms: list[float] = []
     heavy: set[str] = set()
+    floor_dir = tempfile.mkdtemp(prefix="unipay-import-floor-")
+    Path(floor_dir, f"{FLOOR_MODULE}.py").write_text(FLOOR)
     import_us("unipay")  # warm-up: bytecode written, files in the page cache
+    import_us(FLOOR_MODULE, floor_dir)
     for _ in range(pairs):
         unipay_us, report = import_us("unipay")
         pydantic_us, _ = import_us("pydantic")
+        floor_us, _ = import_us(FLOOR_MODULE, floor_dir)
         heavy |= {name for name in ("sqlalchemy", "httpx", "pytest") if _imported(report, name)}
         ratios.append(unipay_us / pydantic_us)
+        floor_ratios.append(floor_us / pydantic_us)
         unipay_ms.append(unipay_us / 1000)
         pydantic_ms.append(pydantic_us / 1000)
+        floor_ms.append(floor_us / 1000)
     ratio = statistics.median(ratios)
     return [
         Row(
@@ -67,7 +95,16 @@ def run(quick: bool = False) -> list[Row]:
                 f"{statistics.median(pydantic_ms):.0f} ms; imported: "
                 f"{', '.join(sorted(heavy)) or 'no sqlalchemy, httpx or pytest'}"
             ),
-        )
+        ),
+        Row(
+            "import time",
+            "floor (pydantic model + pluggy) / import pydantic",
+            statistics.median(floor_ratios),
+            detail=(
+                f"ratios {min(floor_ratios):.2f}-{max(floor_ratios):.2f}; floor "
+                f"{statistics.median(floor_ms):.0f} ms ({min(floor_ms):.0f}-{max(floor_ms):.0f})"
+            ),
+        ),
     ]
 
 
