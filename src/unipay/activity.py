@@ -2,10 +2,11 @@
 
 One [`Activity`][unipay.activity.Activity] per finished gateway operation (replays and
 declines included) and per webhook delivery, written to the gateway's store by
-[`ActivityRecorder`][unipay.activity_recorder.ActivityRecorder], a plugin built on the public observation
-hooks (``unipay_observe_operation``, ``unipay_observe_delivery``) like ``unipay.otel``. Stores
-keep the entries and, beside them, hourly totals ([`ActivityTotal`][unipay.activity.ActivityTotal])
-so that a metrics page reads a few hundred rows whatever the log's size.
+[`ActivityRecorder`][unipay.activity_recorder.ActivityRecorder], a plugin built on the public
+observation hooks (``unipay_observe_operation``, ``unipay_observe_delivery``) like
+``unipay.otel``. Stores keep the entries and, beside them, hourly totals
+([`ActivityTotal`][unipay.activity.ActivityTotal]) so that a metrics page reads a few hundred
+rows whatever the log's size.
 
 Nothing personal is logged: no e-mail address, payment-method token, metadata value or provider
 message; an error is kept as its type and unipay's own message, which never holds a secret.
@@ -50,7 +51,7 @@ class Outcome(StrEnum):
 class Activity(BaseModel):
     """One finished operation or webhook delivery."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     #: ``act_`` and 32 hex digits; sorts like ``at`` within one process.
     id: str
@@ -88,7 +89,7 @@ class ActivityTotal(BaseModel):
     """Activities summed over one time bucket and one combination of the grouping fields:
     what a store's ``activity_totals`` returns."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     bucket_start: datetime
     kind: ActivityKind
@@ -141,6 +142,8 @@ REFUND = "refund_payment"
 class VolumePoint(BaseModel):
     """Payments that succeeded in one bucket, for one provider and currency."""
 
+    model_config = ConfigDict(defer_build=True)
+
     bucket_start: datetime
     provider: str
     currency: str | None
@@ -150,12 +153,16 @@ class VolumePoint(BaseModel):
 
 
 class DeclineCount(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     decline_code: str | None
     count: int
 
 
 class OperationStats(BaseModel):
     """One provider's operation over the whole window."""
+
+    model_config = ConfigDict(defer_build=True)
 
     provider: str
     operation: str
@@ -171,6 +178,8 @@ class OperationStats(BaseModel):
 
 
 class WebhookCount(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     provider: str
     outcome: Outcome
     count: int
@@ -179,6 +188,8 @@ class WebhookCount(BaseModel):
 class Metrics(BaseModel):
     """What an operator watches, from [`summarize`][unipay.activity.summarize]. Replays are
     left out of counts of payments and refunds (they answer an earlier call again)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     #: Succeeded ``create_payment`` calls per bucket, provider and currency, oldest first.
     volume: list[VolumePoint]

@@ -17,7 +17,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import pluggy
 from pydantic import BaseModel
@@ -68,6 +68,9 @@ from unipay.provider import Answer, CallContext, Provider
 from unipay.storage import Store, open_store
 from unipay.storage.base import Claim, ClaimState
 
+if TYPE_CHECKING:
+    from unipay.activity_recorder import ActivityRecorder
+
 logger = logging.getLogger("unipay")
 
 R = TypeVar("R", Payment, Refund)
@@ -89,6 +92,7 @@ class _GatewayCore:
         idempotency: IdempotencyPolicy | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        record_activity: bool = False,
     ) -> None:
         """A gateway over the installed providers (and any given), with its own store.
 
@@ -103,6 +107,9 @@ class _GatewayCore:
             retry: retries of transient provider failures.
             clock: accepted for compatibility and unused: since 0.2 every lease and
                 retention is measured by the store's own clock, never the caller's.
+            record_activity: log every operation and webhook delivery to the store (the
+                dashboard's timelines and metrics), written in batches by a background
+                thread; see [`unipay.activity_recorder`][unipay.activity_recorder].
         """
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_installed=load_installed
@@ -112,6 +119,13 @@ class _GatewayCore:
         self.idempotency = idempotency or IdempotencyPolicy()
         self.retry = retry or RetryPolicy()
         self._clock = clock
+        #: Writes the activity log when ``record_activity`` is on; ``close`` flushes it.
+        self.activity_recorder: ActivityRecorder | None = None
+        if record_activity:
+            from unipay.activity_recorder import ActivityRecorder
+
+            self.activity_recorder = ActivityRecorder(self.store)
+            self.plugin_manager.register(self.activity_recorder)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} providers={self.providers.names()} store={self.store!r}>"
@@ -294,7 +308,10 @@ class _GatewayCore:
         return (yield from call(self.store.get_payment, payment_id))
 
     def _close(self) -> Flow[None]:
-        """Close provider connections and the store."""
+        """Close provider connections and the store (after writing the activity log's last
+        entries)."""
+        if self.activity_recorder is not None:
+            yield from call(self.activity_recorder.close)
         for provider in self.providers.built():
             if inspect.isgeneratorfunction(getattr(provider.close, "__func__", None)):
                 yield from cast("Flow[None]", provider.close())
