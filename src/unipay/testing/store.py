@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import pytest
 
+from unipay.activity import Activity, ActivityKind, Outcome, latency_bucket
 from unipay.models import Payment, PaymentStatus, Refund, RefundStatus
 from unipay.storage.base import Claim, ClaimState, Store
 
@@ -440,3 +441,203 @@ class StoreConformance:
         counted = store.get_payment(second.id)
         assert counted is not None
         assert counted.amount_refunded == 100
+
+    # --- list filters: currency, creation range, search ---------------------------------------
+
+    def test_payments_filter_by_currency_and_creation_range_with_pages(self, store: Store) -> None:
+        """The new filters hold on every keyset page: ``[created_from, created_to)``."""
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        start = datetime(2026, 2, 1, tzinfo=UTC)
+        saved = []
+        for index in range(8):
+            payment = _payment().model_copy(
+                update={
+                    "provider": provider,
+                    "currency": "EUR" if index % 2 else "USD",
+                    "created_at": start + timedelta(hours=index),
+                }
+            )
+            store.save_payment(payment)
+            saved.append(payment)
+        euros = [p.id for p in reversed(saved) if p.currency == "EUR"]
+        first = store.list_payments(provider=provider, currency="EUR", limit=2)
+        assert [p.id for p in first] == euros[:2]
+        rest = store.list_payments(
+            provider=provider, currency="EUR", limit=10, starting_after=first[-1].id
+        )
+        assert [p.id for p in rest] == euros[2:]
+        window = store.list_payments(
+            provider=provider,
+            created_from=start + timedelta(hours=2),
+            created_to=start + timedelta(hours=6),
+            limit=3,
+        )
+        assert [p.id for p in window] == [saved[i].id for i in (5, 4, 3)]
+        after = store.list_payments(
+            provider=provider,
+            created_from=start + timedelta(hours=2),
+            created_to=start + timedelta(hours=6),
+            starting_after=window[-1].id,
+        )
+        assert [p.id for p in after] == [saved[2].id]
+
+    def test_search_finds_a_payment_by_each_of_its_terms(self, store: Store) -> None:
+        tag = uuid.uuid4().hex[:8]
+        payment = _payment().model_copy(
+            update={"customer_email": f"c-{tag}@example.com", "metadata": {"order": f"o-{tag}"}}
+        )
+        other = _payment().model_copy(update={"metadata": {"order": f"x-{tag}"}})
+        store.save_payment(payment)
+        store.save_payment(other)
+        for term in (
+            payment.id,
+            payment.provider_payment_id,
+            f"c-{tag}@example.com",
+            f"o-{tag}",
+        ):
+            assert [p.id for p in store.list_payments(search=term)] == [payment.id], term
+        assert store.list_payments(search=f"c-{tag}") == []  # exact terms only
+        assert store.list_payments(search=f"o-{tag}", provider="another") == []
+        # A save that changes a term: the old one no longer finds it, the new one does.
+        store.save_payment(payment.model_copy(update={"metadata": {"order": f"n-{tag}"}}))
+        assert store.list_payments(search=f"o-{tag}") == []
+        assert [p.id for p in store.list_payments(search=f"n-{tag}")] == [payment.id]
+
+    # --- idempotency keys for operators ---------------------------------------------------------
+
+    def test_list_keys_shows_a_claims_age_and_lease(self, store: Store) -> None:
+        scope = "conformance-" + uuid.uuid4().hex[:8]
+        held = "held-" + uuid.uuid4().hex
+        lapsed = "lapsed-" + uuid.uuid4().hex
+        done = "done-" + uuid.uuid4().hex
+        store.claim(scope, lapsed, "fp", lease=SHORT, retention=KEEP)
+        store.claim(scope, held, "fp", lease=LOCK, retention=KEEP)
+        token = store.claim(scope, done, "fp", lease=LOCK, retention=KEEP).token
+        assert token is not None
+        store.complete(scope, done, token, '{"ok":1}')
+        time.sleep(PAST_SHORT)
+        unfinished = store.list_keys(scope, finished=False)
+        assert [k.key for k in unfinished] == [lapsed, held]  # oldest claim first
+        old, live = unfinished
+        assert old.age >= PAST_SHORT * 0.9
+        assert old.lease_left <= 0
+        assert 0 < live.lease_left <= LOCK
+        assert not old.finished
+        assert old.result is None
+        finished = store.list_keys(scope, finished=True)
+        assert [(k.key, k.finished, k.result) for k in finished] == [(done, True, '{"ok":1}')]
+        assert len(store.list_keys(scope)) == 3
+        assert len(store.list_keys(scope, limit=1)) == 1
+        assert store.list_keys("conformance-none") == []
+
+    # --- the activity log -----------------------------------------------------------------------
+
+    def test_activity_is_listed_newest_first_in_keyset_pages(self, store: Store) -> None:
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        payment_id = f"{provider}:pi_1"
+        start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        entries = [
+            _activity(
+                provider,
+                start + timedelta(seconds=index // 2),  # pairs share a time: the id decides
+                payment_id=payment_id if index % 3 else None,
+                outcome=Outcome.DECLINED if index == 4 else Outcome.SUCCEEDED,
+            )
+            for index in range(7)
+        ]
+        store.record_activity(entries[:3])
+        store.record_activity(entries[3:])
+        newest = sorted(entries, key=lambda a: (a.at, a.id), reverse=True)
+        first = store.list_activity(provider=provider, limit=3)
+        assert first == newest[:3]
+        rest = store.list_activity(provider=provider, limit=10, before=first[-1].id)
+        assert rest == newest[3:]
+        of_payment = store.list_activity(payment_id=payment_id)
+        assert of_payment == [a for a in newest if a.payment_id == payment_id]
+        assert store.list_activity(provider=provider, outcome=Outcome.DECLINED) == [entries[4]]
+        assert store.list_activity(provider=provider, kind=ActivityKind.WEBHOOK) == []
+        assert store.list_activity(before="act_unknown") == []
+
+    def test_activity_totals_sum_hours_into_buckets(self, store: Store) -> None:
+        """Entries either side of an hour boundary: two hourly rows, one row per day bucket;
+        replays add to the count and not to the amount; a window reads whole hours."""
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        day = datetime(2026, 3, 2, tzinfo=UTC)
+        before_ten, after_ten = day + timedelta(hours=9, minutes=59), day + timedelta(hours=10)
+        store.record_activity(
+            [
+                _activity(provider, before_ten, amount=100, attempts=1, latency_ms=10.0),
+                _activity(provider, after_ten, amount=200, attempts=2, latency_ms=10.0),
+                _activity(provider, after_ten, amount=200, replayed=True),
+                _activity(provider, after_ten, outcome=Outcome.DECLINED, decline_code="fraud"),
+                _activity(provider, day + timedelta(days=1), amount=999),  # outside
+            ]
+        )
+        hourly = [
+            t
+            for t in store.activity_totals(since=day, until=day + timedelta(days=1))
+            if t.provider == provider
+        ]
+        by_hour = {
+            (t.bucket_start.hour, t.outcome, t.latency_bucket): (t.count, t.amount, t.attempts)
+            for t in hourly
+        }
+        bucket = latency_bucket(10.0)
+        assert by_hour == {
+            (9, Outcome.SUCCEEDED, bucket): (1, 100, 1),
+            (10, Outcome.SUCCEEDED, bucket): (1, 200, 2),
+            (10, Outcome.SUCCEEDED, None): (1, 0, 0),
+            (10, Outcome.DECLINED, None): (1, 0, 0),
+        }
+        assert sorted(t.replays for t in hourly) == [0, 0, 0, 1]
+        assert {t.decline_code for t in hourly} == {None, "fraud"}
+        daily = [
+            t
+            for t in store.activity_totals(
+                since=day, until=day + timedelta(days=1), bucket_seconds=86_400
+            )
+            if t.provider == provider
+        ]
+        succeeded = [
+            t for t in daily if t.outcome is Outcome.SUCCEEDED and t.latency_bucket is not None
+        ]
+        assert [(t.bucket_start, t.count, t.amount, t.attempts) for t in succeeded] == [
+            (day, 2, 300, 3)
+        ]
+        # A window starting mid-hour reads the hours that start in it.
+        late = store.activity_totals(
+            since=day + timedelta(hours=9, minutes=30), until=day + timedelta(hours=11)
+        )
+        assert {t.bucket_start.hour for t in late if t.provider == provider} == {10}
+
+    def test_purge_activity_deletes_old_entries_and_their_hours(self, store: Store) -> None:
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        day = datetime(2026, 3, 3, tzinfo=UTC)
+        old = [_activity(provider, day + timedelta(minutes=i)) for i in range(5)]
+        kept = [_activity(provider, day + timedelta(hours=2))]
+        store.record_activity(old + kept)
+        assert store.purge_activity(older_than=day + timedelta(hours=1), batch_size=2) == 5
+        assert store.list_activity(provider=provider) == kept
+        remaining = [
+            t.bucket_start
+            for t in store.activity_totals(since=day, until=day + timedelta(days=1))
+            if t.provider == provider
+        ]
+        assert remaining == [day + timedelta(hours=2)]
+        assert store.purge_activity(older_than=day + timedelta(hours=1)) == 0
+
+
+def _activity(provider: str, at: datetime, **fields: object) -> Activity:
+    values: dict[str, object] = {
+        "kind": ActivityKind.OPERATION,
+        "operation": "create_payment",
+        "outcome": Outcome.SUCCEEDED,
+        "currency": "USD",
+        **fields,
+    }
+    return Activity(
+        id=f"act_{uuid.uuid4().hex}",
+        at=at,
+        provider=provider,
+        **values,
+    )

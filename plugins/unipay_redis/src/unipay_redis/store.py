@@ -49,7 +49,7 @@ from redis.exceptions import (
 from redis.retry import Retry
 
 from unipay.errors import StoreUnavailable
-from unipay.storage.base import Claim, ClaimState
+from unipay.storage.base import Claim, ClaimState, KeyRecord
 from unipay_redis.url import ParsedURL, hide_secrets, options, parse_url
 
 SyncClient: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
@@ -208,6 +208,40 @@ class RedisStore:
         and Redis deletes expired keys itself, lazily when touched and in its background cycle.
         An expired record is invisible to every method from that millisecond on."""
         return 0
+
+    def list_keys(
+        self, scope: str, *, finished: bool | None = None, limit: int = 100
+    ) -> list[KeyRecord]:
+        """The scope's records, oldest claim first: a ``SCAN`` of the keyspace (every shard of
+        a cluster) for the scope's keys, then their fields in one pipeline. It reads every key
+        of the scope, so it is for an operator's page, not for a hot path."""
+        client = self.client()
+        prefix = f"{self.options.prefix}{{{scope}:"
+        with self._slot():
+            try:
+                names = [str(n) for n in client.scan_iter(match=_glob(prefix) + "*", count=1000)]
+                now = _milliseconds(client.time())
+                pipeline = client.pipeline(transaction=False)
+                for name in names:
+                    pipeline.hmget(name, "locked_at", "lease_until", "result")
+                fields = pipeline.execute() if names else []
+            except (RedisError, RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+        found = [
+            KeyRecord(
+                scope=scope,
+                key=name[len(prefix) : -1],
+                age=(now - float(locked_at)) / 1000,
+                lease_left=(float(lease_until) - now) / 1000,
+                finished=result is not None,
+                result=result,
+            )
+            for name, (locked_at, lease_until, result) in zip(names, fields, strict=True)
+            if locked_at is not None  # expired or released since the scan
+            and (finished is None or finished is (result is not None))
+        ]
+        found.sort(key=lambda record: (-record.age, record.key))
+        return found[:limit]
 
     def close(self) -> None:
         """Close the sync client and forget the async ones (an event loop's client is closed by
@@ -393,3 +427,16 @@ def _claim(reply: list[str], token: str) -> Claim:
     if state is ClaimState.COMPLETED:
         return Claim(state, result=reply[1])
     return Claim(state)
+
+
+def _glob(text: str) -> str:
+    """``text`` matched literally by a Redis ``MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _milliseconds(reply: Any) -> float:
+    """Redis's ``TIME`` in milliseconds (a cluster answers per node: any one will do)."""
+    if isinstance(reply, dict):
+        reply = next(iter(reply.values()))
+    seconds, micros = reply
+    return int(seconds) * 1000 + int(micros) / 1000
