@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from unipay.errors import ProviderNotConfigured, UnipayError
 from unipay.gateway import AsyncGateway
 from unipay.plugins import ProviderRegistry, make_plugin_manager
 from unipay.provider import Provider
+from unipay.server.dashboard import create_dashboard, purge_activity_periodically
 from unipay.server.errors import install_error_handlers
 from unipay.server.limits import BodyLimits
 from unipay.server.routes import public, router
@@ -101,16 +104,34 @@ def create_app(
         )
     if gateway is None:
         url: SecretStr = settings.database_url
-        gateway = AsyncGateway(store=url.get_secret_value(), providers=providers)
+        gateway = AsyncGateway(
+            store=url.get_secret_value(),
+            providers=providers,
+            record_activity=settings.unipay_record_activity,
+        )
         # Built by their plugins, not passed in by a caller: say so in /providers.
         gateway.providers.registered_by.update(configured.registered_by)
         _log_refusals(gateway, configured.refused)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await app.state.gateway.aclose()
+        purge = None
+        if settings.unipay_record_activity:
+            purge = asyncio.create_task(
+                purge_activity_periodically(
+                    app.state.gateway.store,
+                    retention_days=settings.unipay_activity_retention_days,
+                )
+            )
+        try:
+            yield
+        finally:
+            if purge is not None:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
+            if owned:
+                await app.state.gateway.aclose()
 
     app = FastAPIOffline(
         title="unipay",
@@ -129,6 +150,7 @@ def create_app(
     # Kept on app.state so that callers can register handlers: app.state.webhooks.on(...).
     app.state.webhooks = WebhookApp(gateway)
     app.mount("/webhooks", app.state.webhooks)
+    app.mount("/dashboard", create_dashboard(gateway, api_key=settings.unipay_api_key))
     app.add_middleware(DocsStayLocal)
     app.add_middleware(
         BodyLimits,

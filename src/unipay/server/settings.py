@@ -23,8 +23,8 @@ ENV_FILE = ".env"
 
 
 class ServerSettings(BaseSettings):
-    """``DATABASE_URL``, the API key, request limits, and provider settings passed in code; the
-    environment wins over ``.env``.
+    """``DATABASE_URL``, the API key, request limits, the activity log, and provider settings
+    passed in code; the environment wins over ``.env``.
 
     Every secret is a ``SecretStr`` (the database URL too, since it may hold a password), so
     ``repr``, ``str`` and ``model_dump()`` show none of them; ``.get_secret_value()`` reads one.
@@ -49,6 +49,16 @@ class ServerSettings(BaseSettings):
     unipay_body_timeout: PositiveFloat = Field(
         10.0,
         description="Seconds a client has to send its whole request body; slower is a 408.",
+    )
+    unipay_record_activity: bool = Field(
+        True,
+        description="Log every operation and webhook delivery to the store: the dashboard's "
+        "timelines, webhook list and metrics are made of it.",
+    )
+    unipay_activity_retention_days: PositiveInt = Field(
+        30,
+        description="Activity log entries older than this many days are purged (at start, "
+        "then hourly); keep it longer than the widest metrics window (30 days).",
     )
     provider_settings: dict[str, SecretStr] = Field(
         default_factory=dict,
