@@ -85,6 +85,8 @@ class ActivityRecorder:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: A flush is waiting: write now rather than at the interval.
+        self._urgent = False
         self._warned_full = False
 
     def __repr__(self) -> str:
@@ -131,6 +133,7 @@ class ActivityRecorder:
         ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._changed:
+            self._urgent = True
             self._changed.notify_all()
             while self._pending or self._writing:
                 left = deadline - time.monotonic()
@@ -152,7 +155,7 @@ class ActivityRecorder:
     def _run(self) -> None:
         while True:
             with self._changed:
-                if not self._closed and len(self._pending) < self.batch:
+                if not (self._closed or self._urgent or len(self._pending) >= self.batch):
                     self._changed.wait(self.interval)
                 if self._closed and not self._pending:
                     return
@@ -160,6 +163,7 @@ class ActivityRecorder:
                     self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))
                 ]
                 self._writing = len(taken)
+                self._urgent = bool(self._pending) and self._urgent
             try:
                 if taken:
                     self.store.record_activity(taken)
