@@ -110,7 +110,14 @@ def test_store_init_creates_the_tables(tmp_path: Path, capsys: pytest.CaptureFix
     url = f"sqlite:///{tmp_path / 'unipay.db'}"
     assert main(["store", "init", "--url", url]) == 0
     tables = set(sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names())
-    assert tables == {"unipay_idempotency", "unipay_payments", "unipay_refunds"}
+    assert tables == {
+        "unipay_idempotency",
+        "unipay_payments",
+        "unipay_payment_terms",
+        "unipay_refunds",
+        "unipay_activity",
+        "unipay_activity_hourly",
+    }
     assert "unipay_idempotency" in capsys.readouterr().out
     assert main(["store", "init", "--url", url]) == 0, "running it again is harmless"
     assert main(["store", "init", "--url", "memory://"]) == 0
