@@ -86,7 +86,7 @@ def column_chart(
     top = max(totals, default=0)
     if top <= 0:
         return Chart(title, _empty(title, desc), columns, rows, _legend(series))
-    height, left, right, above, below = 240.0, 64.0, 8.0, 14.0, 28.0
+    height, left, right, above, below = 240.0, 40.0, 8.0, 18.0, 28.0
     plot_w, plot_h = WIDTH - left - right, height - above - below
     base = above + plot_h
     slot = plot_w / len(labels)
@@ -94,7 +94,9 @@ def column_chart(
     parts = [
         f'<line class="axis" x1="{left}" y1="{base}" x2="{WIDTH - right}" y2="{base}"/>',
         f'<line class="grid" x1="{left}" y1="{above}" x2="{WIDTH - right}" y2="{above}"/>',
-        _text(left - 6, above + 4, fmt(top), anchor="end"),
+        # The top figure sits above its gridline, inside the plot: an amount is wider than
+        # the margin.
+        _text(left + 2, above - 3, fmt(top)),
         _text(left - 6, base + 4, "0", anchor="end"),
     ]
     for i, label in enumerate(labels):

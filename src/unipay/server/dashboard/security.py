@@ -34,7 +34,9 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it browsers send ``Origin: null`` with the dashboard's own forms,
+    # and the Origin check refuses them. Links to elsewhere still carry no referrer.
+    "Referrer-Policy": "same-origin",
     # Pages show payments: no shared cache keeps them, and the back button asks again.
     "Cache-Control": "no-store",
 }
