@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from unipay.errors import OutcomeUnknown, ProviderUnavailable
 from unipay.models import CreatePaymentRequest, PaymentStatus, Refund, RefundPaymentRequest
 from unipay.provider import CallContext, Capabilities, Provider
 from unipay.server import ServerSettings, create_app
+from unipay.server.dashboard import security
 from unipay.server.dashboard.security import COOKIE
 from unipay.testing.processor import ReferenceProcessor
 
@@ -118,6 +120,15 @@ async def test_a_forged_or_tampered_cookie_is_no_session(anonymous: httpx.AsyncC
     for forged in (f"{nonce}.{issued}.1.{'0' * 64}", f"x{nonce}.{issued}.1.{mac}", "garbage"):
         anonymous.cookies.set(COOKIE, forged, path="/dashboard")
         assert (await anonymous.get("/dashboard/")).status_code == 303, forged
+
+
+async def test_a_session_ends_after_its_time(
+    operator: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (await operator.get("/dashboard/")).status_code == 200
+    later = time.time() + security.SESSION_SECONDS + 1
+    monkeypatch.setattr(security, "_now", lambda: later)
+    assert (await operator.get("/dashboard/")).status_code == 303
 
 
 async def test_sign_out(operator: httpx.AsyncClient) -> None:

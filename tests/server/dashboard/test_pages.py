@@ -252,5 +252,9 @@ async def test_metrics_draws_charts_with_their_numbers(
         assert "<dt>Authorization rate</dt><dd>80%</dd>" in html
         assert "Volume in USD, per provider" in html and "38.97 USD" in html
         assert "insufficient_funds" in html
-        assert re.search(r'<rect class="s0" [^>]*height="(?!0\.0")', html)
+        # The count chart: one column holds all four payments (3 USD on 1 EUR), so its two
+        # segments fill the plot's 194 pixels in the ratio 3:1.
+        counts = html[html.index('<svg class="chart"') : html.index("</svg>")]
+        heights = sorted(float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', counts))
+        assert heights == [48.5, 145.5]
     assert (await client.get("/dashboard/metrics", params={"window": "week"})).status_code == 400

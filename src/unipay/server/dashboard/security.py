@@ -42,6 +42,11 @@ HEADERS = {
 }
 
 
+def _now() -> float:
+    """The clock sessions are issued and expire by (a seam for tests)."""
+    return time.time()
+
+
 @dataclass(frozen=True)
 class Session:
     nonce: str
@@ -78,7 +83,7 @@ class Guard:
 
     def issue(self, *, signed_in: bool) -> tuple[Session, str]:
         """A new session (a fresh nonce) and its cookie value."""
-        session = Session(secrets.token_urlsafe(18), int(time.time()), signed_in)
+        session = Session(secrets.token_urlsafe(18), int(_now()), signed_in)
         body = f"{session.nonce}.{session.issued}.{int(signed_in)}"
         return session, f"{body}.{self._mac('session:' + body)}"
 
@@ -93,7 +98,7 @@ class Guard:
         if not secrets.compare_digest(parts[3], self._mac("session:" + body)):
             return None
         issued = int(parts[1])
-        if time.time() - issued > SESSION_SECONDS:
+        if _now() - issued > SESSION_SECONDS:
             return None
         return Session(parts[0], issued, parts[2] == "1")
 
