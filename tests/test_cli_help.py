@@ -82,8 +82,9 @@ async def test_serve_banner_names_store_providers_and_urls(tmp_path: Path) -> No
         banner = serve_banner(create_app(gateway=gateway), "http://127.0.0.1:8000")
     assert f"store:     SQLStore({url!r})" in banner
     assert "  mock  configured" in banner
-    for url in ("/docs", "/redoc", "/payments", "/webhooks/mock"):
+    for url in ("/docs", "/redoc", "/payments", "/webhooks/mock", "/dashboard"):
         assert f"http://127.0.0.1:8000{url}" in banner
+    assert "/dashboard (read-only: no UNIPAY_API_KEY)" in banner
 
 
 def test_serve_prints_the_banner_before_serving(

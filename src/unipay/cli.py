@@ -180,6 +180,12 @@ def serve_banner(app: FastAPI, base_url: str) -> str:
         f"API:       {base_url}/payments, {base_url}/refunds, {base_url}/providers, "
         f"{base_url}/health",
         f"docs:      {base_url}/docs (Swagger UI), {base_url}/redoc, {base_url}/openapi.json",
+        f"dashboard: {base_url}/dashboard "
+        + (
+            "(sign in with UNIPAY_API_KEY)"
+            if app.state.api_key
+            else "(read-only: no UNIPAY_API_KEY)"
+        ),
         "webhooks:  "
         + (", ".join(f"{base_url}/webhooks/{name}" for name in configured) or "none configured"),
     ]
