@@ -1,10 +1,16 @@
-"""Fixtures: the server app with its dashboard over an in-memory gateway that records activity,
-open (no API key) or protected by one, and an httpx client through ASGI."""
+"""Fixtures: the server app with its dashboard over a gateway that records activity, open (no
+API key) or protected by one, and an httpx client through ASGI.
+
+The gateway's store is in memory unless a test module overrides ``store_kind``: test_pages.py
+runs every page over a SQLite file and PostgreSQL too, the stores a dashboard shares with an
+application."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +19,7 @@ from pydantic import SecretStr
 
 from unipay import AsyncGateway
 from unipay.server import ServerSettings, create_app
+from unipay.storage import MemoryStore, SQLStore, Store
 from unipay_mock import Ledger, MockProvider
 
 API_KEY = "dashboard-test-key-5f1c"
@@ -21,9 +28,30 @@ KEY = re.compile(r'name="key" value="([^"]+)"')
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[AsyncGateway]:
+def store_kind() -> str:
+    return "memory"
+
+
+@pytest.fixture
+def store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if store_kind == "memory":
+        yield MemoryStore()
+        return
+    if store_kind == "sqlite":
+        sql = SQLStore(f"sqlite:///{tmp_path / 'unipay.db'}")
+    else:
+        postgres_url: str = request.getfixturevalue("postgres_url")
+        sql = SQLStore(postgres_url, table_prefix=f"d{uuid.uuid4().hex[:10]}_")
+    yield sql
+    if store_kind == "postgres":
+        sql.metadata.drop_all(sql.engine)
+    sql.close()
+
+
+@pytest.fixture
+async def gateway(store: Store) -> AsyncIterator[AsyncGateway]:
     async with AsyncGateway(
-        providers=[MockProvider(ledger=Ledger())], record_activity=True
+        providers=[MockProvider(ledger=Ledger())], store=store, record_activity=True
     ) as gateway:
         yield gateway
 

@@ -1,5 +1,6 @@
 """The dashboard's read-only pages over ASGI: what each shows, its filters and pages, and the
-headers every page carries (a strict CSP, no script)."""
+headers every page carries (a strict CSP, no script); each over the memory store, a SQLite file
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from unipay.cli import sample_payment
 from unipay.errors import PaymentDeclined
 from unipay.idempotency import OPERATION_SCOPE
 from unipay.models import Payment, PaymentStatus, PendingModification, WebhookEventType
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
 
 ROW = re.compile(r'<a href="/dashboard/payment\?id=([^"]+)">')
 
