@@ -511,6 +511,8 @@ class StoreConformance:
         lapsed = "lapsed-" + uuid.uuid4().hex
         done = "done-" + uuid.uuid4().hex
         store.claim(scope, lapsed, "fp", lease=SHORT, retention=KEEP)
+        # SQLite's clock counts milliseconds: claims within one would tie (ordered by key).
+        time.sleep(0.01)
         store.claim(scope, held, "fp", lease=LOCK, retention=KEEP)
         token = store.claim(scope, done, "fp", lease=LOCK, retention=KEEP).token
         assert token is not None
