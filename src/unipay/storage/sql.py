@@ -205,6 +205,12 @@ class SQLStore(Store):
         self._read_data = {t.name: _read_data(t) for t in (self._payments, self._refunds)}
         self._swap_data = {t.name: _swap_data(t) for t in (self._payments, self._refunds)}
         self._activity = ActivityTables(self.metadata, table_prefix, self._dialect_insert)
+        #: Built once, like the claim: a statement built per save costs more than its execution.
+        self._add_terms = self._upsert(
+            self._terms,
+            {"term": bindparam("t_term"), "payment_id": bindparam("t_payment_id")},
+            only_new=True,
+        )
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -517,8 +523,8 @@ class SQLStore(Store):
         terms = self._terms
         if before is not None:
             connection.execute(delete(terms).where(terms.c.payment_id == payment.id))
-        rows = [{"term": term[:512], "payment_id": payment.id} for term in sorted(now)]
-        connection.execute(self._upsert(terms, rows[0], only_new=True), rows)
+        rows = [{"t_term": term[:512], "t_payment_id": payment.id} for term in sorted(now)]
+        connection.execute(self._add_terms, rows)
 
     def _save_refund(self, connection: Connection, refund: Refund) -> None:
         uncounted: list[Refund | None] = [None]
