@@ -22,6 +22,7 @@ BENCHMARKS = (
     "import_time",
     "otel_overhead",
     "redis_store",
+    "dashboard",
 )
 
 
