@@ -6,15 +6,23 @@ send exactly the same requests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from unipay import AsyncGateway
 from unipay.server import create_app
 from unipay_mock import Ledger, MockProvider
+
+from .live import chromium, served
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 #: Provider variables a test may set (in .env or the environment); the fixture restores them.
 PROVIDER_VARIABLES = (
@@ -68,3 +76,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         ) as client,
     ):
         yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (tests/server/live.py): skipped, or failed when required."""
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[[ASGIApp], AbstractContextManager[str]]:
+    """``with serve(app) as url``: the app under a real uvicorn server on 127.0.0.1."""
+    return served

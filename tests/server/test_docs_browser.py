@@ -9,17 +9,13 @@ fails, never skips.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
+from starlette.types import ASGIApp
 
 from unipay.server import ServerSettings, create_app
 
@@ -28,49 +24,12 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-BROWSER_ENV = "UNIPAY_TEST_CHROMIUM"
-REQUIRED_ENV = "UNIPAY_REQUIRE_BROWSER"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRED_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRED_ENV}=1: the browser test must run)")
-    pytest.skip(f"{reason}; set {BROWSER_ENV}=/usr/bin/chromium to run it")
-
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = os.environ.get(BROWSER_ENV)
-    if not path or not Path(path).is_file():
-        _unavailable(f"no Chromium at {BROWSER_ENV}={path!r}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (the test extra has it)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(serve: Callable[[ASGIApp], AbstractContextManager[str]]) -> Iterator[str]:
     """The app under a real uvicorn server on a free port of 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app(ServerSettings(database_url="memory://"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(ServerSettings(database_url="memory://"))) as url:
+        yield url
 
 
 def _visit(browser: Browser, url: str, rendered: str, key: str) -> tuple[list[str], int]:

@@ -13,20 +13,17 @@ fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from unipay.cli import sample_payment
 from unipay.models import WebhookEventType
@@ -37,31 +34,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-BROWSER_ENV = "UNIPAY_TEST_CHROMIUM"
-REQUIRED_ENV = "UNIPAY_REQUIRE_BROWSER"
 IMAGES = Path(__file__).resolve().parents[3] / "docs" / "img"
 API_KEY = "browser-test-key-0b7e"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRED_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRED_ENV}=1: the browser test must run)")
-    pytest.skip(f"{reason}; set {BROWSER_ENV}=/usr/bin/chromium to run it")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = os.environ.get(BROWSER_ENV)
-    if not path or not Path(path).is_file():
-        _unavailable(f"no Chromium at {BROWSER_ENV}={path!r}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (the test extra has it)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
@@ -76,28 +50,15 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
+def site(serve: Callable[[ASGIApp], AbstractContextManager[str]]) -> Iterator[Site]:
     """The server as ``unipay serve`` runs it (an API key, activity recorded), on a free port
     of 127.0.0.1, with payments made through its REST API and a signed webhook delivery."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(
         ServerSettings(database_url=SecretStr("memory://"), unipay_api_key=SecretStr(API_KEY))
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with serve(app) as url, httpx.Client(base_url=url, headers=headers) as api:
         yield _fill(Site(url, api), app.state.gateway)
-    server.should_exit = True
-    thread.join(10)
 
 
 def _create(api: httpx.Client, key: str, **body: object) -> dict[str, object]:
