@@ -15,13 +15,18 @@ page in any case. A next page's store call first reads its cursor row; the bare 
 the cursor's position and runs the page's statement alone. The rows of both sides are
 checked to be the same.
 
+Two more rows say where a page's time goes: the store call alone (``list_payments``, or
+``activity_totals`` then ``summarize``) against the same bare statement, and the floor, a
+``GET /health`` through the same application (routing and middleware, no database), against
+the first list page's statement.
+
 Method: interleaved pairs (page then SELECT, SELECT then page next time, so drift hits both
 sides alike), at least five; each side of a pair is the median of a batch of calls; the figure
 is the median of the pairs' ratios, with their range. Targets (issue 16): a page at most 2x its
 bare query, and under 100 ms.
 
 Data: 1,000,000 payments (100,000 with ``--quick``) over the last 30 days, four providers,
-every status, four currencies, and their activity log (about 1.2 entries per payment) with its
+every status, four currencies, and their activity log (about 2.4 entries per payment) with its
 hourly totals, written by ``benchmarks/_dashboard_data.py`` into tables prefixed ``bench_dash_``
 (``bench_dash_quick_``) and kept for the next run. The database: ``UNIPAY_BENCH_POSTGRES_URL``,
 else ``UNIPAY_TEST_POSTGRES_URL``, else the test server at 127.0.0.1:5432.
@@ -51,8 +56,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from benchmarks._dashboard_data import conninfo, populate, present
 from benchmarks._report import Row, print_table
 from unipay import AsyncGateway
+from unipay.activity import summarize
 from unipay.server import ServerSettings, create_app
 from unipay.server.dashboard.metrics import WINDOWS
+from unipay.server.dashboard.render import PAGE_SIZE
 from unipay.storage import SQLStore
 from unipay_mock import MockProvider
 
@@ -85,6 +92,8 @@ class Case:
     path: str
     #: The store's table the page's main statement reads (to pick it among those captured).
     table: str
+    #: What the page asks of the store, called directly (no thread, no page), or None.
+    store_call: Callable[[], object] | None = None
     #: The captured statement and its parameters, filled by ``capture``.
     sql: str = ""
     params: Any = None
@@ -135,16 +144,19 @@ class Bench:
             samples.append(self.clock.last * 1000)
         return statistics.median(samples)
 
+    def call_ms(self, call: Callable[[], object]) -> float:
+        samples = []
+        for _ in range(self.batch):
+            started = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples)
+
     def select(self, case: Case) -> list[tuple[Any, ...]]:
         return self.bare.execute(case.sql, case.params).fetchall()
 
     def select_ms(self, case: Case) -> float:
-        samples = []
-        for _ in range(self.batch):
-            started = time.perf_counter()
-            self.select(case)
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
+        return self.call_ms(lambda: self.select(case))
 
     def plan(self, case: Case) -> str:
         explain = f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {case.sql}"
@@ -197,10 +209,27 @@ def _payment_id(data: str) -> str:
     return match.group(1).replace(":", "%3A")
 
 
+def _metrics(store: SQLStore, window: str) -> Callable[[], object]:
+    """What the metrics page asks of the store for ``window``, and sums in Python."""
+
+    def call() -> object:
+        since, until = WINDOWS[window].span(datetime.now(UTC))
+        bucket = WINDOWS[window].bucket
+        return summarize(store.activity_totals(since=since, until=until, bucket_seconds=bucket))
+
+    return call
+
+
 def cases(bench: Bench) -> list[Case]:
-    payments = bench.store._payments.name
-    hourly = bench.store.metadata.tables[f"{bench.store.table_prefix}activity_hourly"].name
-    first = Case("payments, no filter", "/dashboard/", payments)
+    store = bench.store
+    payments = store._payments.name
+    hourly = store.metadata.tables[f"{store.table_prefix}activity_hourly"].name
+    first = Case(
+        "payments, no filter",
+        "/dashboard/",
+        payments,
+        store_call=lambda: store.list_payments(limit=PAGE_SIZE + 1),
+    )
     found = [first]
     page = bench.capture(first)
     following = NEXT.search(page.text)
@@ -211,7 +240,8 @@ def cases(bench: Bench) -> list[Case]:
              "/dashboard/?provider=stripe&status=requires_capture", payments),
         Case("payments, search by e-mail",
              "/dashboard/?search=customer42%40example.com", payments),
-        Case("metrics, 30 days", "/dashboard/metrics?window=30d", hourly),
+        Case("metrics, 30 days", "/dashboard/metrics?window=30d", hourly,
+             store_call=_metrics(store, "30d")),
         Case("metrics, 24 hours", "/dashboard/metrics?window=day", hourly),
     ]  # fmt: skip
     return found
@@ -230,7 +260,7 @@ def measure(bench: Bench, case: Case, pairs: int) -> list[Row]:
     select_median = statistics.median(select_ms)
     print(f"  {case.name}: page {page_median:.1f} ms, bare SELECT {select_median:.1f} ms "
           f"({len(bench.select(case))} rows)\n      {bench.plan(case)}", flush=True)  # fmt: skip
-    return [
+    rows = [
         Row(
             "dashboard",
             f"{case.name}: page / bare SELECT",
@@ -247,6 +277,36 @@ def measure(bench: Bench, case: Case, pairs: int) -> list[Row]:
             f"page {page_median:.1f} ms (median of {pairs} batches of {bench.batch})",
         ),
     ]
+    if case.store_call is not None:
+        call = case.store_call
+        measured = paired(lambda: bench.call_ms(call), lambda: bench.select_ms(case), pairs)
+        rows.append(_row(f"{case.name}: store call / bare SELECT", measured))
+    return rows
+
+
+def floor(bench: Bench, case: Case, pairs: int) -> Row:
+    """The least any page of this application costs: ``GET /health`` (no database)."""
+
+    def health() -> float:
+        samples = []
+        for _ in range(bench.batch):
+            bench.get("/health")
+            samples.append(bench.clock.last * 1000)
+        return statistics.median(samples)
+
+    measured = paired(health, lambda: bench.select_ms(case), pairs)
+    return _row(f"floor: GET /health / bare SELECT of {case.name}", measured)
+
+
+def _row(comparison: str, measured: tuple[list[float], list[float], list[float]]) -> Row:
+    ratios, a, b = measured
+    return Row(
+        "dashboard",
+        comparison,
+        statistics.median(ratios),
+        detail=f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} pairs; "
+        f"{statistics.median(a):.2f} ms vs {statistics.median(b):.2f} ms",
+    )
 
 
 def database_url() -> str | None:
@@ -283,8 +343,11 @@ def run(quick: bool = False) -> list[Row]:
     try:
         since, until = WINDOWS["30d"].span(datetime.now(UTC))
         print(f"dashboard: metrics window {since:%Y-%m-%d} to {until:%Y-%m-%d}")
-        for case in cases(bench):
-            rows += measure(bench, case, PAIRS if not quick else 5)
+        pairs = 5 if quick else PAIRS
+        found = cases(bench)
+        for case in found:
+            rows += measure(bench, case, pairs)
+        rows.append(floor(bench, found[0], pairs))
     finally:
         bench.close()
     return rows
