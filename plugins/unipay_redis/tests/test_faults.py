@@ -364,7 +364,9 @@ def test_cluster_primary_killed_fails_closed_then_the_replica_serves(
         outage = time.monotonic() - killed_at
         print(f"primary killed: {failures} calls failed closed over {outage:.1f} s")
         assert mock.log.calls(fresh) == 1
-        settled = time.monotonic() + 10  # every node's view of the slots catches up
+        # Every node's view of the slots catches up by gossip: 10 s was once too short in CI
+        # (the tox env after three others, on two loaded cores), so as long as promotion gets.
+        settled = time.monotonic() + 30
         while redis_cluster.primary_of(fresh_key) is primary:
             assert time.monotonic() < settled, "the cluster still names the killed primary"
             time.sleep(0.1)

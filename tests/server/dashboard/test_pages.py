@@ -4,6 +4,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -219,6 +220,7 @@ async def test_idempotency_shows_claims_in_progress_and_a_stuck_one(
     store = gateway.store
     store.claim(OPERATION_SCOPE, "running-key", "fp", lease=600, retention=3600)
     store.claim(OPERATION_SCOPE, "crashed-key", "fp", lease=0.001, retention=3600)
+    await asyncio.sleep(0.02)  # past the crashed claim's lease (a fast page came within it once)
     store.record_activity(
         [
             Activity(
