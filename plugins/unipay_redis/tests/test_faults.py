@@ -373,6 +373,12 @@ def test_cluster_primary_killed_fails_closed_then_the_replica_serves(
         assert keys.claim("operation", held, "fp", lease=60, retention=600).state.value == (
             "in_progress"
         )
+    except BaseException:
+        # CI shows a failure's stdout: what each node saw, as it failed (the failure was once
+        # not reproducible on a quiet machine).
+        print(f"killed {primary.port} {time.monotonic() - killed_at:.1f} s ago")
+        print(redis_cluster.describe())
+        raise
     finally:
         primary.start()  # it rejoins as a replica of the promoted node
         redis_cluster.wait_healthy()

@@ -249,6 +249,26 @@ class LocalCluster:
                     return next(s for s in self.servers if s.port == port)
         raise RuntimeError(f"no node serves slot {slot}")
 
+    def describe(self) -> str:
+        """Every live node's own view of the cluster (``CLUSTER NODES``), for a failure's
+        message: which node it thinks is failed, promoted or serving which slots."""
+        views = []
+        for server in self.servers:
+            if server.process is None:
+                views.append(f"node {server.port}: killed")
+                continue
+            try:
+                with contextlib.closing(server.client()) as client:
+                    nodes = client.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
+                seen = "; ".join(
+                    f"{address} {node['flags']} slots {node['slots']}"
+                    for address, node in nodes.items()
+                )
+            except redis.RedisError as exc:
+                seen = f"{type(exc).__name__}: {exc}"
+            views.append(f"node {server.port} sees: {seen}")
+        return "\n".join(views)
+
     def replica_of(self, primary: RedisServer) -> RedisServer:
         for server in self.servers:
             if server.process is None or server is primary:
