@@ -24,7 +24,6 @@ import asyncio
 import functools
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from unipay_redis import RedisStore
 from unipay_redis.store import CLAIM, COMPLETE
 from unipay_redis.testing import RedisServer, require_binaries, start_server
 
-from benchmarks._report import Row, print_table
+from benchmarks._report import Pairs, Row, paired, paired_row, print_table
 from unipay import AsyncGateway, CallContext, Gateway
 from unipay._flow import run as run_flow
 from unipay.models import CreatePaymentRequest, parse_request
@@ -138,34 +137,8 @@ class Pool:
             proc.join(30)
 
 
-def paired(a: Callable[[], float], b: Callable[[], float], pairs: int) -> tuple[list[float], ...]:
-    """``pairs`` interleaved measurements of ``a`` and ``b`` (order alternating): the ratios
-    a/b of each pair, and the figures of each side."""
-    ratios, seen_a, seen_b = [], [], []
-    for i in range(pairs):
-        if i % 2 == 0:
-            x = a()
-            y = b()
-        else:
-            y = b()
-            x = a()
-        ratios.append(x / y)
-        seen_a.append(x)
-        seen_b.append(y)
-    return ratios, seen_a, seen_b
-
-
-def _row(comparison: str, measured: tuple[list[float], ...], target: str, unit: str) -> Row:
-    ratios, a, b = measured
-    low, high = min(ratios), max(ratios)
-    return Row(
-        "redis key store",
-        comparison,
-        statistics.median(ratios),
-        target,
-        f"range {low:.2f}-{high:.2f} over {len(ratios)} pairs; median "
-        f"{statistics.median(a):,.0f} vs {statistics.median(b):,.0f} {unit}",
-    )
+def _row(comparison: str, measured: Pairs, target: str, unit: str) -> Row:
+    return paired_row("redis key store", comparison, measured, target, unit=unit)
 
 
 def faces(url: str, prefix: str, concurrent: int, threads: int, pairs: int) -> Row:
