@@ -131,6 +131,26 @@ async def test_a_session_ends_after_its_time(
     assert (await operator.get("/dashboard/")).status_code == 303
 
 
+async def test_wrong_keys_are_throttled_per_address(
+    anonymous: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.time()]
+    monkeypatch.setattr(security, "_now", lambda: now[0])
+    # A right key clears the count: four wrong, one right, then four wrong again are all heard.
+    for _ in range(4):
+        assert (await sign_in(anonymous, key="guess")).status_code == 401
+    assert (await sign_in(anonymous)).status_code == 303
+    for _ in range(4):
+        assert (await sign_in(anonymous, key="guess")).status_code == 401
+    assert (await sign_in(anonymous, key="guess")).status_code == 401  # the fifth in a row
+    refused = await sign_in(anonymous)  # now even the right key waits
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 61
+    assert "Too many attempts" in refused.text and API_KEY not in refused.text
+    now[0] += 61  # the window has passed
+    assert (await sign_in(anonymous)).status_code == 303
+
+
 async def test_sign_out(operator: httpx.AsyncClient) -> None:
     page = await operator.get("/dashboard/")
     out = await operator.post("/dashboard/logout", data={"csrf_token": csrf_of(page.text)})

@@ -113,6 +113,41 @@ class Guard:
         return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
 
 
+class SignInThrottle:
+    """Wrong keys per client address: after ``attempts`` failures within ``window`` seconds that
+    address is refused (429) until the oldest of them is ``window`` old. Without it the sign-in
+    form is an oracle an attacker can ask as fast as the server answers.
+
+    Kept in this process's memory, bounded: each server process counts its own (so N workers
+    allow N times the attempts), and behind a proxy the address is the proxy's unless uvicorn
+    runs with ``--proxy-headers``. A right key clears the address's count."""
+
+    def __init__(self, attempts: int = 5, window: float = 60.0, *, addresses: int = 10_000) -> None:
+        self.attempts, self.window, self._addresses = attempts, window, addresses
+        self._failures: dict[str, list[float]] = {}
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until ``address`` may try again; 0 when it may now."""
+        recent = self._recent(address)
+        if len(recent) < self.attempts:
+            return 0
+        return max(1, int(recent[0] + self.window - _now()) + 1)
+
+    def failed(self, address: str) -> None:
+        recent = self._recent(address)
+        recent.append(_now())
+        self._failures[address] = recent[-self.attempts :]
+        if len(self._failures) > self._addresses:  # oldest first: a dict keeps insertion order
+            del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def _recent(self, address: str) -> list[float]:
+        since = _now() - self.window
+        return [at for at in self._failures.get(address, ()) if at > since]
+
+
 def set_session_cookie(response: Response, request: Request, value: str) -> None:
     """HttpOnly (no script reads it), SameSite=Strict (no other site's request carries it),
     Secure when the page came over https, and scoped to the dashboard."""

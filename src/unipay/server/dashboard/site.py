@@ -28,6 +28,7 @@ from unipay.server.dashboard.security import (
     Guard,
     SecurityHeaders,
     Session,
+    SignInThrottle,
     clear_session_cookie,
     dashboard_root,
     same_origin,
@@ -135,13 +136,27 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     if session is None or form is None or not guard.csrf_ok(session, form.get("csrf_token")):
         return problem_page(visit, 403, "Refused", EXPIRED)
+    throttle: SignInThrottle = request.app.state.throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait:
+        refused = problem_page(
+            visit,
+            429,
+            "Too many attempts",
+            f"{throttle.attempts} wrong keys in a row from this address: try again in {wait} s.",
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     if not guard.key_matches(form.get("api_key", "")):
+        throttle.failed(address)
         return visit.render(
             "login.html",
             status=401,
             next=form.get("next", ""),
             error="That is not this server's API key (UNIPAY_API_KEY).",
         )
+    throttle.succeeded(address)
     # A new nonce on sign-in: a session or token planted before it is worth nothing after.
     _, cookie = guard.issue(signed_in=True)
     signed_in = RedirectResponse(_safe_next(request, form.get("next")), status_code=303)
@@ -194,4 +209,5 @@ def create_dashboard(gateway: AsyncGateway, *, api_key: SecretStr | None) -> Sta
     )
     app.state.gateway = gateway
     app.state.guard = Guard(api_key)
+    app.state.throttle = SignInThrottle()
     return app
