@@ -34,7 +34,6 @@ class StubProvider(Provider):
         self, request: CreatePaymentRequest, ctx: CallContext
     ) -> Generator[Any, Any, Payment]:
         return Payment(
-            id=f"stub:{ctx.reference}",
             provider="stub",
             provider_payment_id=ctx.reference,
             status=PaymentStatus.SUCCEEDED,

@@ -15,7 +15,7 @@ import pytest
 
 import unipay
 from unipay import AsyncGateway, Gateway
-from unipay._flow import Flow, arun, call, run
+from unipay._flow import Flow, arun, call, run, shielded
 from unipay.errors import (
     AuthenticationFailed,
     InvalidPaymentState,
@@ -319,6 +319,34 @@ def test_a_01_provider_on_the_sync_face() -> None:
     with Gateway(providers=[plain], load_installed=False) as gateway:
         payment = gateway.create_payment(provider="plain", amount=100, currency="USD")
     assert payment.status is PaymentStatus.SUCCEEDED and plain.threads == [False]
+
+
+class Work:
+    """A store-like object; ``blocking`` says whether the async face may call it on the loop."""
+
+    def __init__(self, blocking: bool) -> None:
+        self.blocking = blocking
+
+    def claim(self) -> asyncio.Task[Any] | None:
+        try:
+            return asyncio.current_task()
+        except RuntimeError:  # a worker thread has no loop
+            return None
+
+
+@pytest.mark.parametrize("blocking", [False, True])
+async def test_a_shielded_effect_gets_a_task_of_its_own_unless_it_runs_inline(
+    blocking: bool,
+) -> None:
+    """An inline call (``blocking = False``: the memory store) cannot be interrupted midway, so
+    it runs in the caller's task; anything awaited still runs to its end in a task of its own."""
+
+    def flow() -> Flow[asyncio.Task[Any] | None]:
+        return (yield from shielded(Work(blocking).claim))
+
+    ran_in = await arun(flow())
+    caller = asyncio.current_task()
+    assert (ran_in is caller) is not blocking
 
 
 # --- hooks and handlers: never blocking the event loop, working on both faces --------------------

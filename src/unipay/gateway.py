@@ -762,9 +762,13 @@ def _unsupported(
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _reference(key: str) -> str:
     """The merchant reference sent with every call made with ``key``: the same in every process
-    and on every attempt, and short and plain enough for any provider's reference field."""
+    and on every attempt, and short and plain enough for any provider's reference field.
+
+    Cached: a call asks twice (its in-doubt record, then its provider context), and the hash was
+    4% of a create over a stub provider (benchmarks/gateway_overhead.py, cProfile)."""
     return "unipay-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
