@@ -12,7 +12,7 @@ once, as a flow: a generator that yields its I/O as effects and returns the resu
 ``httpx.AsyncClient``), so one method serves both faces. A provider built on a synchronous SDK
 yields ``call(sdk_function, ...)``, which the async face runs in a worker thread, or
 ``call_either(sdk_function, sdk_function_async, ...)`` to await the SDK's own async twin.
-``Flow``, ``Sleep``, ``call`` and ``call_either`` are importable from here.
+``Flow``, ``Sleep``, ``call``, ``call_either`` and ``no_io`` are importable from here.
 
 0.1's plain methods (``def create_payment(...) -> Payment``, with an optional ``async def
 acreate_payment``) still work: the gateway calls the plain method, in a worker thread on the async
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, TypeAlias, TypeVar
 
-from unipay._flow import Flow, Sleep, call, call_either
+from unipay._flow import Flow, Sleep, call, call_either, no_io
 from unipay.errors import InvalidRequest, UnsupportedOperation
 from unipay.models import (
     CancelPaymentRequest,
@@ -54,6 +54,7 @@ __all__ = [
     "Sleep",
     "call",
     "call_either",
+    "no_io",
 ]
 
 T = TypeVar("T")
@@ -253,7 +254,9 @@ class Provider(ABC):
         dispatched on its own).
 
         Raise [`WebhookVerificationError`][unipay.errors.WebhookVerificationError] for anything
-        not properly signed.
+        not properly signed. The async face runs it in a worker thread, unless it is marked
+        [`no_io`][unipay.provider.no_io]: mark it when it only checks a signature and parses (no
+        key fetched, no database read), so that it runs on the event loop, without the hop.
         """
         raise UnsupportedOperation(
             f"Provider {self.name!r} does not receive webhooks.",

@@ -46,7 +46,7 @@ from unipay.models import (
     WebhookEventType,
     payment_id,
 )
-from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
+from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider, no_io
 from unipay.storage.progress import PAYMENT_STATUS_ORDER
 from unipay_adyen import errors, mapping, wire
 from unipay_adyen.memory import Memory
@@ -346,6 +346,7 @@ class AdyenProvider(Provider):
         self._pending(known, "refund", amount, answer)
         return refund
 
+    @no_io  # an HMAC and parsing: the async face verifies on the loop
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
         return self._notifications.verify(body, headers)
 

@@ -46,7 +46,7 @@ from unipay.models import (
     WebhookEvent,
     WebhookEventType,
 )
-from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
+from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider, no_io
 from unipay_razorpay import mapping
 from unipay_razorpay.checkout import ORDER_ID, verified_payment_id
 from unipay_razorpay.currencies import CURRENCIES, MINIMUM_AMOUNTS, check_amount
@@ -308,6 +308,7 @@ class RazorpayProvider(Provider):
             operation="lookup",
         )
 
+    @no_io  # an HMAC and parsing: the async face verifies on the loop
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         return self._webhooks.verify(body, headers)
 
