@@ -64,6 +64,8 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 DEFAULT_DEDUPLICATION_WINDOW = 7 * 24 * 3600.0
 _ROUTE = re.compile(r"^/([a-z][a-z0-9_-]{0,39})/?$")
 _STATUS_OF = {Outcome.PROCESSED: 200, Outcome.DUPLICATE: 200, Outcome.IN_PROGRESS: 409}
+#: ``json.dumps`` with separators builds an encoder per call; this one is built once.
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass
@@ -154,7 +156,7 @@ class WebhookApp:
         if isinstance(body, str):  # the provider's own acknowledgement text
             raw, kind = body.encode(), b"text/plain; charset=utf-8"
         else:
-            raw, kind = json.dumps(body, separators=(",", ":")).encode(), b"application/json"
+            raw, kind = _JSON.encode(body).encode(), b"application/json"
         headers = [(b"content-type", kind), (b"content-length", b"%d" % len(raw))]
         await send({"type": "http.response.start", "status": status, "headers": headers + extra})
         await send({"type": "http.response.body", "body": raw})
