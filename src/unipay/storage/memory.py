@@ -45,20 +45,43 @@ class MemoryStore(Store):
     Its clock is monotonic: a wall clock stepped by NTP (or by hand) cannot expire a live claim.
     ``clock`` exists for tests that move time without sleeping.
 
-    Expired idempotency records are dropped as new claims arrive (a few per claim, from a heap
-    ordered by expiry), so a long-running process keeps about one retention period's worth of
-    keys rather than every key it ever saw; ``purge_expired`` drops the rest in
-    O(expired x log n), never rescanning live records.
+    What it keeps, and for how long (it is the default of ``Gateway()``, so a long-running
+    process must not grow without bound, nor lose what is still in use):
+
+    - an idempotency record until its own retention runs out (``IdempotencyPolicy.retention``,
+      given with each claim: 24 hours by default);
+    - a payment, with the refunds saved under it, for ``payment_retention`` seconds (24 hours by
+      default) after it or one of its refunds was last saved, and never before every
+      idempotency record whose completion saved it has expired: a replay never names a payment
+      the store forgot. ``payment_retention=None`` keeps payments and refunds for the life of
+      the process, as before 0.4.
+
+    Whatever expired is dropped a few entries at a time as new claims and saves arrive, from
+    heaps ordered by expiry, so the store holds about one retention period's worth of traffic
+    rather than all it ever saw; ``purge_expired`` drops the rest in O(expired x log n), never
+    rescanning live entries, ``batch_size`` at a time with the lock released in between.
     """
 
-    #: Expired records a claim drops on its way: enough to keep up with any claim rate, few
-    #: enough that no claim waits long.
+    #: Expired entries a claim or save drops on its way (of each kind): enough to keep up with
+    #: any rate of calls, few enough that no call waits long.
     DROPPED_PER_CLAIM = 8
+
+    #: How long a payment and its refunds are kept after their last save, by default: as long
+    #: as the default idempotency retention, and Stripe's idempotency window.
+    PAYMENT_RETENTION = 24 * 3600.0
 
     blocking = False
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        payment_retention: float | None = PAYMENT_RETENTION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if payment_retention is not None and payment_retention <= 0:
+            raise ValueError("payment_retention must be positive seconds, or None (keep all)")
         self._clock = clock
+        self._payment_retention = payment_retention
         self._lock = threading.Lock()
         self._records: dict[tuple[str, str], _Record] = {}
         #: (expires_at, scope, key) per claim; an entry whose record was replaced or released
@@ -68,6 +91,11 @@ class MemoryStore(Store):
         self._refunds: dict[str, Refund] = {}
         #: Refund ids by payment id, in the order first seen (a dict as an ordered set).
         self._refund_ids: dict[str, dict[str, None]] = {}
+        #: When each payment id's group (the payment and the refunds saved under it) may go,
+        #: and the heap of (time, payment id) that brings them up: one entry per group, moved
+        #: later when it comes up and its group was saved since (so a save costs a dict write).
+        self._kept_until: dict[str, float] = {}
+        self._payment_expiry: list[tuple[float, str]] = []
         #: The activity log in insertion order, and its hourly totals (count, amount, attempts,
         #: replays).
         self._activity: dict[str, Activity] = {}
@@ -79,6 +107,7 @@ class MemoryStore(Store):
         with self._lock:
             now = self._clock()
             self._drop_expired(now, self.DROPPED_PER_CLAIM)
+            self._drop_expired_payments(now, self.DROPPED_PER_CLAIM)
             record = self._records.get((scope, key))
             if record is not None and record.expires_at <= now:
                 record = None
@@ -108,12 +137,14 @@ class MemoryStore(Store):
     ) -> None:
         with self._lock:
             record = self._records.get((scope, key))
+            replayable_until = 0.0
             if record is not None and record.token == token:
                 record.result, record.token = result, None
+                replayable_until = record.expires_at
             if payment is not None:
-                self._save_payment(payment)
+                self._save_payment(payment, replayable_until)
             if refund is not None:
-                self._save_refund(refund)
+                self._save_refund(refund, replayable_until)
 
     def release(self, scope: str, key: str, token: str) -> None:
         with self._lock:
@@ -129,18 +160,32 @@ class MemoryStore(Store):
             return record.result
 
     def purge_expired(self, *, batch_size: int = 1000) -> int:
-        """Removes expired records ``batch_size`` at a time, letting other threads in between."""
+        """Removes expired records, and payments and refunds past their retention, ``batch_size``
+        at a time, letting other threads in between; returns how many idempotency records went
+        (as every store does). The work is in what expired, not in what is stored."""
         purged = 0
         while True:
-            with self._lock:
-                dropped = self._drop_expired(self._clock(), batch_size)
-            purged += dropped
-            if dropped < batch_size:
+            records, more = self._purge_batch(batch_size)
+            purged += records
+            if not more:
                 return purged
+
+    async def apurge_expired(self, *, batch_size: int = 1000) -> int:
+        """`purge_expired` on the async face: the event loop runs other tasks between batches
+        (the other methods are a few dict operations and run on the loop directly)."""
+        import asyncio
+
+        purged = 0
+        while True:
+            records, more = self._purge_batch(batch_size)
+            purged += records
+            if not more:
+                return purged
+            await asyncio.sleep(0)
 
     def save_payment(self, payment: Payment) -> None:
         with self._lock:
-            self._save_payment(payment)
+            self._save_payment(payment, 0.0)
 
     def get_payment(self, payment_id: str) -> Payment | None:
         with self._lock:
@@ -148,7 +193,7 @@ class MemoryStore(Store):
 
     def save_refund(self, refund: Refund) -> None:
         with self._lock:
-            self._save_refund(refund)
+            self._save_refund(refund, 0.0)
 
     def get_refund(self, refund_id: str) -> Refund | None:
         with self._lock:
@@ -284,6 +329,15 @@ class MemoryStore(Store):
 
     # --- under the lock -----------------------------------------------------------------------
 
+    def _purge_batch(self, batch_size: int) -> tuple[int, bool]:
+        """One batch of a purge, under the lock: the records dropped, and whether more expired
+        entries may remain."""
+        with self._lock:
+            now = self._clock()
+            records = self._drop_expired(now, batch_size)
+            payments = self._drop_expired_payments(now, batch_size)
+            return records, records == batch_size or payments == batch_size
+
     def _drop_expired(self, now: float, most: int) -> int:
         """Drop up to ``most`` expired records, soonest expiry first; how many went."""
         dropped = 0
@@ -296,12 +350,50 @@ class MemoryStore(Store):
                 dropped += 1
         return dropped
 
-    def _save_payment(self, payment: Payment) -> None:
+    def _drop_expired_payments(self, now: float, most: int) -> int:
+        """Bring up at most ``most`` due groups of the payment heap, soonest first: a group
+        saved since its entry was pushed is pushed again at its new time, the others go (the
+        payment and the refunds saved under it). How many groups were brought up."""
+        seen = 0
+        expiry = self._payment_expiry
+        while expiry and expiry[0][0] <= now and seen < most:
+            _, payment_id = heapq.heappop(expiry)
+            seen += 1
+            until = self._kept_until[payment_id]
+            if until > now:
+                heapq.heappush(expiry, (until, payment_id))
+                continue
+            del self._kept_until[payment_id]
+            self._payments.pop(payment_id, None)
+            for refund_id in self._refund_ids.pop(payment_id, {}):
+                refund = self._refunds.get(refund_id)
+                if refund is not None and refund.payment_id == payment_id:
+                    del self._refunds[refund_id]
+        return seen
+
+    def _keep(self, payment_id: str, replayable_until: float) -> None:
+        """Keep a payment's group ``payment_retention`` from now, and at least until
+        ``replayable_until`` (the expiry of the idempotency record that saved it)."""
+        if self._payment_retention is None:
+            return
+        now = self._clock()
+        self._drop_expired_payments(now, self.DROPPED_PER_CLAIM)
+        until = max(now + self._payment_retention, replayable_until)
+        kept = self._kept_until.get(payment_id)
+        if kept is None:
+            heapq.heappush(self._payment_expiry, (until, payment_id))
+        elif kept >= until:
+            return
+        self._kept_until[payment_id] = until
+
+    def _save_payment(self, payment: Payment, replayable_until: float) -> None:
+        self._keep(payment.id, replayable_until)
         forward = advance_payment(self._payments.get(payment.id), payment)
         if forward is not None:
             self._payments[payment.id] = forward
 
-    def _save_refund(self, refund: Refund) -> None:
+    def _save_refund(self, refund: Refund, replayable_until: float) -> None:
+        self._keep(refund.payment_id, replayable_until)
         stored = self._refunds.get(refund.id)
         forward = advance_refund(stored, refund)
         if forward is None:
