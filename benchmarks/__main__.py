@@ -23,6 +23,7 @@ BENCHMARKS = (
     "otel_overhead",
     "redis_store",
     "dashboard",
+    "memory",
 )
 
 
