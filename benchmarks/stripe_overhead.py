@@ -2,7 +2,8 @@
 
 Both sides run create (manual capture) -> capture -> refund against the same respx-mocked HTTP
 answers, so the ratio is unipay's own cost (validation, idempotency store, mapping) relative to
-the SDK plus httpx. Sync and async. Target: at most 1.10.
+the SDK plus httpx. Sync and async, each an interleaved :func:`~benchmarks._report.paired`
+measurement. Target (issue 19, P1): at most 1.00.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import httpx
 import respx
 import stripe
 
-from benchmarks._report import Row, best_of, print_table
+from benchmarks._report import MIN_PAIRS, Pairs, Row, paired, paired_row, print_table
 from unipay import AsyncGateway, Gateway
 from unipay_stripe import StripeProvider
 
 FIXTURES = Path(__file__).parents[1] / "plugins" / "unipay_stripe" / "tests" / "fixtures"
 KEY = "sk_test_51QbZ0aLkdIwHu7ixBENCHMARKkey0"
-TARGET = "<= 1.10"
+TARGET = "<= 1.00"
 
 
 def _answers() -> dict[str, bytes]:
@@ -121,39 +122,23 @@ def _aflows(n: int, flow: Callable[[], Awaitable[None]]) -> Callable[[], Awaitab
     return run
 
 
-def _interleaved(
-    router: respx.MockRouter, repeats: int, unipay: Callable[[], None], direct: Callable[[], None]
-) -> tuple[float, float]:
-    """Best of ``repeats`` for each side, alternating, with respx's call log emptied each time
-    (it grows with every request and would slow whichever side runs later)."""
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for side, func in enumerate((unipay, direct)):
-            router.reset()
-            gc.collect()
-            best[side] = min(best[side], best_of(1, func))
-    return best[0], best[1]
+def _side(router: respx.MockRouter, flows: Callable[[], object]) -> Callable[[], float]:
+    """One side of :func:`paired`: the seconds ``flows`` takes, with respx's call log emptied and
+    garbage collected first (the log grows with every request and would slow whichever side
+    runs later)."""
 
+    def measure() -> float:
+        router.reset()
+        gc.collect()
+        start = time.perf_counter()
+        flows()
+        return time.perf_counter() - start
 
-async def _ainterleaved(
-    router: respx.MockRouter,
-    repeats: int,
-    unipay: Callable[[], Awaitable[None]],
-    direct: Callable[[], Awaitable[None]],
-) -> tuple[float, float]:
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for side, func in enumerate((unipay, direct)):
-            router.reset()
-            gc.collect()
-            start = time.perf_counter()
-            await func()
-            best[side] = min(best[side], time.perf_counter() - start)
-    return best[0], best[1]
+    return measure
 
 
 def run(quick: bool = False) -> list[Row]:
-    n, repeats = (20, 3) if quick else (200, 7)
+    n, pairs = (20, MIN_PAIRS) if quick else (200, 9)
     rows = []
     with respx.mock(base_url="https://api.stripe.com") as router:
         _mock(router)
@@ -161,41 +146,43 @@ def run(quick: bool = False) -> list[Row]:
         gateway = Gateway(providers=[StripeProvider(api_key=KEY)], load_installed=False)
         _flows(5, lambda: _direct_sync(client))()
         _flows(5, lambda: _unipay_sync(gateway))()
-        unipay, direct = _interleaved(
-            router,
-            repeats,
-            _flows(n, lambda: _unipay_sync(gateway)),
-            _flows(n, lambda: _direct_sync(client)),
+        measured = paired(
+            _side(router, _flows(n, lambda: _unipay_sync(gateway))),
+            _side(router, _flows(n, lambda: _direct_sync(client))),
+            pairs,
         )
-        rows.append(_row("sync", unipay, direct, n))
+        rows.append(_row("sync", measured, n))
 
-        async def measure() -> tuple[float, float]:
+        # One event loop for every async measurement: each side runs its flows to completion on
+        # it, so the two sides share the loop exactly as they share the wire.
+        loop = asyncio.new_event_loop()
+        try:
             aclient = _client()
             agateway = AsyncGateway(providers=[StripeProvider(api_key=KEY)], load_installed=False)
-            await _aflows(5, lambda: _direct_async(aclient))()
-            await _aflows(5, lambda: _unipay_async(agateway))()
-            aunipay, adirect = await _ainterleaved(
-                router,
-                repeats,
-                _aflows(n, lambda: _unipay_async(agateway)),
-                _aflows(n, lambda: _direct_async(aclient)),
+            aunipay = _aflows(n, lambda: _unipay_async(agateway))
+            adirect = _aflows(n, lambda: _direct_async(aclient))
+            loop.run_until_complete(_aflows(5, lambda: _direct_async(aclient))())
+            loop.run_until_complete(_aflows(5, lambda: _unipay_async(agateway))())
+            measured = paired(
+                _side(router, lambda: loop.run_until_complete(aunipay())),
+                _side(router, lambda: loop.run_until_complete(adirect())),
+                pairs,
             )
-            await agateway.aclose()
-            return aunipay, adirect
-
-        aunipay, adirect = asyncio.run(measure())
-        rows.append(_row("async", aunipay, adirect, n))
+            rows.append(_row("async", measured, n))
+            loop.run_until_complete(agateway.aclose())
+        finally:
+            loop.close()
     return rows
 
 
-def _row(face: str, unipay: float, direct: float, n: int) -> Row:
-    per = lambda seconds: f"{seconds / n * 1000:.2f} ms"  # noqa: E731
-    return Row(
+def _row(face: str, measured: Pairs, n: int) -> Row:
+    return paired_row(
         "stripe create->capture->refund",
         f"unipay {face} / stripe {face}",
-        unipay / direct,
+        measured,
         TARGET,
-        f"unipay {per(unipay)}, stripe {per(direct)} per flow",
+        unit="us per flow",
+        scale=1e6 / n,
     )
 
 
