@@ -16,6 +16,7 @@ from benchmarks._report import Row, print_table
 BENCHMARKS = (
     "stripe_overhead",
     "concurrency",
+    "async_store",
     "idempotency",
     "webhooks",
     "gateway_overhead",

@@ -1,0 +1,234 @@
+"""P3a: ``AsyncGateway`` over the SQL store, 1,000 concurrent creates, 50 ms provider latency.
+
+The provider is a stub whose create awaits 50 ms natively (it yields ``Sleep(0.05)``, which the
+async face awaits with ``asyncio.sleep``), so the provider costs no thread and no CPU: what is
+left is the gateway and its store. Each measurement starts 1,000 creates at once (fresh
+idempotency keys) and takes their throughput; a ticker task meanwhile sleeps 5 ms in a loop and
+records how late it wakes, the event loop's worst stall.
+
+Rows: SQLStore (a SQLite file; PostgreSQL at ``UNIPAY_TEST_POSTGRES_URL`` when reachable)
+against ``MemoryStore``, paired (target: at least 0.5 of the memory store's throughput), and the
+SQL runs' worst loop lag in ms (target: at most 20; the ratio column is that lag). What bounds
+them (issue 19, problem 2: the async face runs a blocking store's calls with
+``asyncio.to_thread``) is shown by two more rows: ``MemoryStore`` marked ``blocking = True``,
+which pays the same thread hops with no database behind them, and the SQL store with the loop's
+default executor at 32 threads instead of ``min(32, cpus + 4)``.
+
+    .venv/bin/python -m benchmarks.async_store [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from benchmarks._report import MIN_PAIRS, Pairs, Row, paired, paired_row, print_table
+from benchmarks.gateway_overhead import StubProvider
+from unipay import AsyncGateway, CallContext, Gateway
+from unipay._flow import Sleep
+from unipay.models import CreatePaymentRequest, Payment, PaymentStatus, RefundPaymentRequest
+from unipay.provider import Provider
+from unipay.storage import MemoryStore, SQLStore
+from unipay.storage.base import Store
+
+LATENCY = 0.050
+TICK = 0.005
+POSTGRES_URL = os.environ.get(
+    "UNIPAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+THROUGHPUT_TARGET = ">= 0.5"
+LAG_TARGET = "<= 20"
+#: The sweep's larger executor: Python's ceiling for the default one, as on a 28+ core host.
+WIDE_EXECUTOR = 32
+
+
+class SleepyProvider(Provider):
+    """Every create succeeds after 50 ms awaited on the loop (no thread, no CPU)."""
+
+    name = "sleepy"
+
+    def create_payment(
+        self, request: CreatePaymentRequest, ctx: CallContext
+    ) -> Generator[Any, Any, Payment]:
+        yield Sleep(LATENCY)
+        return Payment(
+            provider="sleepy",
+            provider_payment_id=ctx.reference,
+            status=PaymentStatus.SUCCEEDED,
+            amount=request.amount,
+            currency=request.currency,
+            amount_received=request.amount,
+        )
+
+    def refund_payment(
+        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
+    ) -> NoReturn:
+        raise NotImplementedError
+
+
+class ThreadedMemoryStore(MemoryStore):
+    """The memory store run as the SQL store is, each call through ``asyncio.to_thread``: the
+    thread hops' cost without a database."""
+
+    blocking = True
+
+
+class Burst:
+    """``creates`` concurrent creates through one gateway on one loop, with a lag ticker."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, store: Store, creates: int) -> None:
+        self.loop = loop
+        self.creates = creates
+        self.gateway = AsyncGateway(providers=[SleepyProvider()], store=store, load_installed=False)
+        self.lags: list[float] = []
+        loop.run_until_complete(self._burst(32))  # warm-up: tables, connections, threads
+
+    async def _create(self) -> None:
+        await self.gateway.create_payment(
+            provider="sleepy", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
+        )
+
+    async def _burst(self, count: int) -> tuple[float, float]:
+        worst = 0.0
+        running = True
+
+        async def ticker() -> None:
+            nonlocal worst
+            while running:
+                start = time.perf_counter()
+                await asyncio.sleep(TICK)
+                worst = max(worst, time.perf_counter() - start - TICK)
+
+        tick = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        await asyncio.gather(*(self._create() for _ in range(count)))
+        elapsed = time.perf_counter() - start
+        running = False
+        await tick
+        return count / elapsed, worst
+
+    def __call__(self) -> float:
+        """One burst: creates per second (a side of ``paired``); its worst lag is kept."""
+        rate, lag = self.loop.run_until_complete(self._burst(self.creates))
+        self.lags.append(lag)
+        return rate
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.gateway.aclose())
+
+
+@contextmanager
+def _loop(executor_threads: int | None = None) -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    executor = None
+    if executor_threads is not None:
+        executor = ThreadPoolExecutor(executor_threads)
+        loop.set_default_executor(executor)
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+def _stores(directory: Path) -> Iterator[tuple[str, Callable[[], Store]]]:
+    yield "sqlite", lambda: SQLStore(f"sqlite:///{directory / 'p3a.db'}")
+    yield "postgresql", lambda: SQLStore(POSTGRES_URL)
+
+
+def _compare(
+    store: Callable[[], Store],
+    creates: int,
+    pairs: int,
+    executor_threads: int | None = None,
+) -> tuple[Pairs, list[float], list[float]]:
+    """Throughput of ``store`` against ``MemoryStore``, paired; both sides' worst lags."""
+    with _loop(executor_threads) as loop:
+        sql = Burst(loop, store(), creates)
+        memory = Burst(loop, MemoryStore(), creates)
+        try:
+            measured = paired(sql, memory, pairs)
+        finally:
+            sql.close()
+            memory.close()
+    return measured, sql.lags, memory.lags
+
+
+def _sequential(store: Store, creates: int) -> Callable[[], float]:
+    """Creates per second of a plain loop through the sync ``Gateway`` over a stub provider
+    that answers at once: the store's own cost per create, no threads, no latency."""
+    gateway = Gateway(providers=[StubProvider()], store=store, load_installed=False)
+
+    def side() -> float:
+        start = time.perf_counter()
+        for _ in range(creates):
+            gateway.create_payment(
+                provider="stub", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
+            )
+        return creates / (time.perf_counter() - start)
+
+    side()  # warm-up
+    return side
+
+
+def _reachable(factory: Callable[[], Store]) -> bool:
+    try:
+        with _loop() as loop:
+            Burst(loop, factory(), 1).close()
+    except Exception:  # no server (or no driver): its rows are skipped, and said so
+        return False
+    return True
+
+
+def _ms(lags: list[float]) -> float:
+    return statistics.median(lags) * 1e3
+
+
+def run(quick: bool = False) -> list[Row]:
+    creates = 300 if quick else 1000
+    pairs = MIN_PAIRS
+    rows: list[Row] = []
+    name = f"async store, {creates} concurrent creates, 50 ms provider"
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, factory in _stores(Path(tmp)):
+            if not _reachable(factory):
+                print(f"async_store: {label} unreachable, its rows skipped", file=sys.stderr)
+                continue
+            measured, lags, memory_lags = _compare(factory, creates, pairs)
+            rows.append(paired_row(name, f"{label}: SQLStore / MemoryStore", measured,
+                                   THROUGHPUT_TARGET, unit="creates/s"))  # fmt: skip
+            rows.append(Row(name, f"{label}: SQLStore worst loop lag, ms", _ms(lags), LAG_TARGET,
+                            f"range {min(lags) * 1e3:.0f}-{max(lags) * 1e3:.0f} ms; "
+                            f"MemoryStore {_ms(memory_lags):.0f} ms"))  # fmt: skip
+            with _loop() as loop:
+                burst = Burst(loop, factory(), creates)
+                try:
+                    loop_bound = paired(burst, _sequential(factory(), creates // 3), pairs)
+                finally:
+                    burst.close()
+            rows.append(paired_row(name, f"{label}: async burst / sync sequential loop",
+                                   loop_bound, unit="creates/s"))  # fmt: skip
+            wide, wide_lags, _ = _compare(factory, creates, pairs, WIDE_EXECUTOR)
+            rows.append(paired_row(name, f"{label}, executor of {WIDE_EXECUTOR}: SQLStore / "
+                                   "MemoryStore", wide, unit="creates/s",
+                                   note=f"; worst lag {_ms(wide_lags):.0f} ms"))  # fmt: skip
+        hop, hop_lags, _ = _compare(ThreadedMemoryStore, creates, pairs)
+        lag = f"; worst lag {_ms(hop_lags):.0f} ms"
+        rows.append(paired_row(name, "MemoryStore in threads (hops only) / MemoryStore", hop,
+                               unit="creates/s", note=lag))  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))
