@@ -4,9 +4,11 @@ after their last save, and never before the idempotency record that can replay t
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from unipay.activity import Activity, ActivityKind, Outcome
 from unipay.models import Payment, PaymentStatus, Refund, RefundStatus
 from unipay.storage import MemoryStore
 
@@ -125,3 +127,25 @@ def test_none_keeps_payments_for_the_life_of_the_process() -> None:
 def test_retention_must_be_positive() -> None:
     with pytest.raises(ValueError, match="payment_retention"):
         MemoryStore(payment_retention=0)
+
+
+def test_purge_activity_removes_only_old_entries_logged_in_any_order() -> None:
+    store = MemoryStore()
+    day = datetime(2026, 3, 3, tzinfo=UTC)
+    at = [day + timedelta(hours=3), day, day + timedelta(hours=2), day + timedelta(minutes=5)]
+    entries = [_activity(number, when) for number, when in enumerate(at)]
+    store.record_activity(entries[:2])
+    store.record_activity(entries[2:])  # logged later, an older one among them
+    assert store.purge_activity(older_than=day + timedelta(hours=1), batch_size=1) == 2
+    assert {a.id for a in store.list_activity()} == {"act_0", "act_2"}
+
+
+def _activity(number: int, at: datetime) -> Activity:
+    return Activity(
+        id=f"act_{number}",
+        at=at,
+        kind=ActivityKind.OPERATION,
+        provider="mock",
+        operation="create_payment",
+        outcome=Outcome.SUCCEEDED,
+    )
