@@ -1,21 +1,28 @@
 """``StripeProvider``: payment intents and refunds through the official ``stripe`` SDK.
 
 Each operation is one flow (see :mod:`unipay.provider`) that yields
-``call_either(service.create, service.create_async, ...)`` on one ``stripe.StripeClient``:
+``call_either(client.raw_request, client.raw_request_async, ...)`` on one ``stripe.StripeClient``:
 `Gateway` performs it with the SDK's blocking method, `AsyncGateway` awaits its ``*_async``
 twin, both over ``stripe.HTTPXClient`` (:mod:`unipay_stripe.transport`), so neither face needs a
 thread and there is no second copy of any operation to drift.
+
+``raw_request`` is the SDK's own request path (API key, API version, ``Idempotency-Key``,
+form encoding, timeouts, and Stripe's error JSON raised as the SDK's typed errors) without the
+``StripeObject`` tree the typed services build from every answer: unipay reads the answer's
+parsed JSON once, into its own models (issue 19, P1: the tree was about a third of the path's
+own cost).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote_plus
 
 import stripe
 
-from unipay.errors import InvalidRequest, ProviderNotConfigured
+from unipay.errors import InvalidRequest, ProviderError, ProviderNotConfigured
 from unipay.models import (
     CancelPaymentRequest,
     CapturePaymentRequest,
@@ -52,8 +59,8 @@ _LIVE_PREFIXES = ("sk_live_", "rk_live_")
 _KEY_PREFIXES = ("sk_test_", "rk_test_", *_LIVE_PREFIXES)
 _CURRENCY_MEMORY = 10_000
 
-P = ParamSpec("P")
-R = TypeVar("R", bound=stripe.StripeObject)
+_INTENTS = "/v1/payment_intents"
+_REFUNDS = "/v1/refunds"
 
 
 class StripeProvider(Provider):
@@ -153,58 +160,47 @@ class StripeProvider(Provider):
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
         _check_token(request.payment_method)
-        intents = self.client.v1.payment_intents
         params = mapping.create_params(request)
-        intent = yield from self._stripe(intents.create, intents.create_async, params, _keyed(ctx))
+        intent = yield from self._stripe("post", _INTENTS, params, _keyed(ctx))
         return self._read_payment(intent)
 
     def confirm_payment(
         self, provider_payment_id: str, request: ConfirmPaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
         _check_token(request.payment_method)
-        intents = self.client.v1.payment_intents
         params = mapping.confirm_params(request)
-        intent = yield from self._stripe(
-            intents.confirm, intents.confirm_async, provider_payment_id, params, _keyed(ctx)
-        )
+        path = _intent(provider_payment_id, "/confirm")
+        intent = yield from self._stripe("post", path, params, _keyed(ctx))
         return self._read_payment(intent)
 
     def capture_payment(
         self, provider_payment_id: str, request: CapturePaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
         currency = yield from self._currency(provider_payment_id, request.amount, ctx)
-        intents = self.client.v1.payment_intents
         params = mapping.capture_params(request, currency)
-        intent = yield from self._stripe(
-            intents.capture, intents.capture_async, provider_payment_id, params, _keyed(ctx)
-        )
+        path = _intent(provider_payment_id, "/capture")
+        intent = yield from self._stripe("post", path, params, _keyed(ctx))
         return self._read_payment(intent)
 
     def cancel_payment(
         self, provider_payment_id: str, request: CancelPaymentRequest, ctx: CallContext
     ) -> Flow[Payment]:
-        intents = self.client.v1.payment_intents
         params = mapping.cancel_params(request)
-        intent = yield from self._stripe(
-            intents.cancel, intents.cancel_async, provider_payment_id, params, _keyed(ctx)
-        )
+        path = _intent(provider_payment_id, "/cancel")
+        intent = yield from self._stripe("post", path, params, _keyed(ctx))
         return self._read_payment(intent)
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
     ) -> Flow[Refund]:
         currency = yield from self._currency(provider_payment_id, request.amount, ctx)
-        refunds = self.client.v1.refunds
         params = mapping.refund_params(provider_payment_id, request, currency)
-        refund = yield from self._stripe(refunds.create, refunds.create_async, params, _keyed(ctx))
+        refund = yield from self._stripe("post", _REFUNDS, params, _keyed(ctx))
         return mapping.refund_from_stripe(self.name, refund)
 
     def retrieve_payment(self, provider_payment_id: str, ctx: CallContext) -> Flow[Payment]:
-        intents = self.client.v1.payment_intents
         params = mapping.retrieve_params()
-        intent = yield from self._stripe(
-            intents.retrieve, intents.retrieve_async, provider_payment_id, params
-        )
+        intent = yield from self._stripe("get", _intent(provider_payment_id), params)
         return self._read_payment(intent)
 
     @no_io  # an HMAC and parsing: the async face verifies on the loop
@@ -228,21 +224,32 @@ class StripeProvider(Provider):
 
     def _stripe(
         self,
-        function: Callable[P, R],
-        afunction: Callable[P, Awaitable[R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        options: stripe.RequestOptions | None = None,
     ) -> Flow[Mapping[str, Any]]:
-        """One SDK call as an effect (``function`` blocking, ``afunction`` its ``*_async``
-        twin), Stripe's errors as unipay's, the answer as the JSON Stripe sent."""
+        """One request as an effect (``raw_request`` blocking, ``raw_request_async`` awaited),
+        Stripe's errors as unipay's, the answer as the JSON Stripe sent.
+
+        ``raw_request`` takes the request options (``idempotency_key``) among the parameters and
+        separates them itself; none of Stripe's parameters unipay sends share their names.
+        """
+        client = self.client
         try:
-            answer = yield from call_either(function, afunction, *args, **kwargs)
+            answer = yield from call_either(
+                client.raw_request,
+                client.raw_request_async,
+                method,
+                path,
+                **params,
+                **(options or {}),
+            )
         except stripe.StripeError as error:
             raise translate(
                 error, provider=self.name, redact=self._redact, payment_from=self._read_payment
             ) from None
-        return _json_of(answer)
+        return _json_of(answer, self.name)
 
     def _currency(self, intent: str, amount: int | None, ctx: CallContext) -> Flow[str | None]:
         """The payment's currency when a partial amount needs converting (ISK, MGA,
@@ -269,12 +276,21 @@ class StripeProvider(Provider):
         return text.replace(self._secret, "[redacted key]") if self._secret else text
 
 
-def _json_of(answer: stripe.StripeObject) -> Mapping[str, Any]:
-    """The response's JSON as Stripe sent it: cheaper to read than the SDK's object tree."""
-    response = answer.last_response
-    if response is not None and isinstance(response.data, Mapping):
-        return response.data
-    return answer.to_dict()
+def _json_of(response: stripe.StripeResponse, provider: str) -> Mapping[str, Any]:
+    """The answer's JSON object, as the SDK parsed it (once) from the body Stripe sent."""
+    data = response.data
+    if isinstance(data, Mapping):
+        return data
+    raise ProviderError(
+        f"Stripe answered HTTP {response.code} with JSON that is not an object",
+        provider=provider,
+        request_id=response.request_id,
+    )
+
+
+def _intent(provider_payment_id: str, action: str = "") -> str:
+    """A payment intent's path, its id escaped as the SDK's services escape it."""
+    return f"{_INTENTS}/{quote_plus(provider_payment_id)}{action}"
 
 
 def _check_token(token: str | StructuredPaymentMethod | None) -> None:
