@@ -10,8 +10,8 @@ import pytest
 import stripe
 
 from unipay import AsyncGateway, Gateway
-from unipay.errors import InvalidRequest
-from unipay.models import CaptureMethod, PaymentStatus
+from unipay.errors import InvalidRequest, PaymentNotFound
+from unipay.models import CaptureMethod, PaymentStatus, payment_id
 from unipay.testing import Face
 from unipay_stripe import StripeProvider
 
@@ -125,6 +125,17 @@ def test_retrieve_is_a_get_without_a_key(
     assert request.method == "GET"
     assert request.url.path == f"/v1/payment_intents/{payment.provider_payment_id}"
     assert "Idempotency-Key" not in request.headers
+
+
+def test_an_intent_id_is_escaped_in_the_path(
+    fake_stripe: FakeStripe, stripe_provider: StripeProvider
+) -> None:
+    """The path is built by the provider (raw_request), so an id cannot reach another resource."""
+    gateway = Gateway(providers=[stripe_provider], load_installed=False)
+    with pytest.raises(PaymentNotFound):
+        gateway.retrieve_payment(payment_id("stripe", "pi_1/../../refunds x"))
+    request = fake_stripe.requests[-1]
+    assert request.url.raw_path.split(b"?")[0] == b"/v1/payment_intents/pi_1%2F..%2F..%2Frefunds+x"
 
 
 def test_zero_decimal_and_special_currencies_convert_amounts(
