@@ -1,57 +1,72 @@
-"""Idempotent ``create_payment`` throughput per store, next to its lower bound, 1 and 4 processes.
+"""P3: idempotent ``create_payment`` through unipay's ``SQLStore`` against real bare SQL.
 
-For SQLite and PostgreSQL the lower bound is the bare SQL a call needs: the claim (one upsert) and
-the completion (update the record, upsert the payment: one transaction), issued directly through
-SQLAlchemy on an engine configured the same way. For memory it is the mock provider called
-directly. Each worker process makes calls with fresh keys; throughput = all calls / slowest worker.
+unipay's side is ``Gateway.create_payment(idempotency_key=...)`` over the stub provider of the
+gateway-overhead benchmark (it returns a payment and stores nothing), so the provider call is on
+neither side and the ratio is what a user pays for an idempotent create: validation, fingerprint,
+the claim, the completion. The bare side issues the same statements unipay issues for it, written
+by hand and sent through ``sqlite3`` and ``psycopg`` directly, in the same two transactions: the
+claim's upsert (``INSERT .. ON CONFLICT DO UPDATE .. WHERE <expired or lapsed> RETURNING token``);
+then the completion ``UPDATE``, the payment's read (unipay's compare-and-swap reads before it
+writes), its insert with the list columns, and its search terms. Its payloads are unipay's own
+stored result and payment JSON (taken from one create), so both write the same bytes. It writes
+to its own tables (PostgreSQL) or its own file (SQLite): nothing of unipay's is touched.
 
-Latency with many keys: the same call on two stores of the same database, one holding 1,000 keys
-and one 1,000,000 (filled by one INSERT .. SELECT over a generated series), alternating calls;
-the median per store must stay flat (ratio <= 1.2): every statement is a primary-key lookup.
+Each configuration (SQLite file or PostgreSQL; 1 or 4 processes) starts its worker processes
+once; every worker holds both sides, and each measurement has every worker make ``calls`` creates
+with fresh keys on one side (throughput = all calls / slowest worker). The two sides alternate
+through :func:`benchmarks._report.paired`. Target: unipay / bare >= 0.6.
+
+Latency with many keys: the same create on two stores, one holding 1,000 keys and one 1,000,000
+(100,000 with ``--quick``), filled by one INSERT .. SELECT over a generated series; batches of
+creates timed alternately (paired): every statement is a primary-key lookup, so <= 1.2.
 
     .venv/bin/python -m benchmarks.idempotency [--quick]   # PostgreSQL: UNIPAY_TEST_POSTGRES_URL
 """
 
+# ruff: noqa: S608 - the SQL here is built from the benchmark's own table prefix, never input
 from __future__ import annotations
 
 import multiprocessing
 import os
-import statistics
+import sqlite3
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from sqlalchemy import Engine, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import make_url, text
 
-from benchmarks._report import Row, print_table
-from unipay import CallContext, Gateway
-from unipay._flow import run as run_flow
-from unipay.models import CreatePaymentRequest, parse_request
+from benchmarks._report import MIN_PAIRS, Row, paired, paired_row, print_table, timed
+from benchmarks.gateway_overhead import StubProvider
+from unipay import Gateway
 from unipay.storage import SQLStore
-from unipay_mock import MockProvider
+from unipay.storage.memory import search_terms
 
-CHARGE: dict[str, Any] = {
-    "provider": "mock",
-    "amount": 1299,
-    "currency": "USD",
-    "payment_method": "pm_card_visa",
-}
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CHARGE: dict[str, Any] = {"provider": "stub", "amount": 1299, "currency": "USD"}
 Work = Callable[[str], None]
+LEASE, RETENTION = 30.0, 86400.0
 
 
-def _gateway_work(url: str, prefix: str) -> Work:
-    return _gateway_work_on(
-        "memory://" if url == "memory://" else SQLStore(url, table_prefix=prefix)
-    )
+@dataclass(frozen=True)
+class Payload:
+    """What unipay stores for one create: the result (for replays) and the payment's JSON."""
+
+    result: str
+    data: str
+    terms: int
 
 
-def _gateway_work_on(store: SQLStore | str) -> Work:
-    gateway = Gateway(store=store, providers=[MockProvider()], load_installed=False)
+def _gateway(store: SQLStore) -> Gateway:
+    return Gateway(store=store, providers=[StubProvider()], load_installed=False)
+
+
+def _unipay_work(url: str, prefix: str) -> Work:
+    gateway = _gateway(SQLStore(url, table_prefix=prefix))
 
     def work(key: str) -> None:
         gateway.create_payment(**CHARGE, idempotency_key=key)
@@ -59,100 +74,159 @@ def _gateway_work_on(store: SQLStore | str) -> Work:
     return work
 
 
-def _provider_work(_url: str, _prefix: str) -> Work:
-    mock = MockProvider()
-    request = parse_request(CreatePaymentRequest, CHARGE)
+# --- the bare side: the same statements, by hand -------------------------------------------------
 
-    def work(key: str) -> None:
-        run_flow(mock.create_payment(request, CallContext(key, 1)))
-
-    return work
-
-
-def _bare_sql_work(url: str, prefix: str) -> Work:
-    """The store's two transactions, written out: what any SQL idempotency layer must pay."""
-    store = SQLStore(url, table_prefix=prefix)  # for its engine settings and tables only
-    engine: Engine = store.engine
-    records = store.metadata.tables[f"{prefix}idempotency"]
-    payments = store.metadata.tables[f"{prefix}payments"]
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    data = '{"payment":{}}'
-
-    def work(key: str) -> None:
-        now, token = time.time(), uuid.uuid4().hex
-        claim = insert(records).values(
-            scope="operation",
-            key=key,
-            fingerprint="f" * 64,
-            token=token,
-            locked_at=now,
-            expires_at=now + 86400,
-            result=None,
-        )
-        claim = claim.on_conflict_do_update(
-            index_elements=["scope", "key"],
-            set_={"token": claim.excluded.token},
-            where=records.c.expires_at <= now,
-        )
-        with engine.begin() as connection:
-            connection.execute(claim.returning(records.c.token)).scalar()
-        payment = insert(payments).values(id=f"mock:{key}", data=data)
-        with engine.begin() as connection:
-            connection.execute(
-                update(records)
-                .where(records.c.scope == "operation", records.c.key == key)
-                .where(records.c.token == token)
-                .values(result=data, token=None)
-            )
-            connection.execute(
-                payment.on_conflict_do_update(
-                    index_elements=["id"], set_={"data": payment.excluded.data}
-                )
-            )
-
-    return work
-
-
-WORKS: dict[str, Callable[[str, str], Work]] = {
-    "unipay": _gateway_work,
-    "provider": _provider_work,
-    "bare_sql": _bare_sql_work,
+_NOW = {
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+    "postgresql": "CAST(extract(epoch FROM statement_timestamp()) AS DOUBLE PRECISION)",
 }
 
 
+def _statements(dialect: str, prefix: str) -> dict[str, str]:
+    """unipay's claim and completion statements for ``dialect``, with ``%s``/``?`` placeholders."""
+    now, mark = _NOW[dialect], "%s" if dialect == "postgresql" else "?"
+    records, payments, terms = (f"{prefix}{t}" for t in ("idempotency", "payments", "terms"))
+    return {
+        "claim": f"INSERT INTO {records} (scope, key, fingerprint, token, locked_at, lease_until, "
+        f"expires_at, result) VALUES ({mark}, {mark}, {mark}, {mark}, {now}, {now} + {mark}, "
+        f"{now} + {mark}, NULL) ON CONFLICT (scope, key) DO UPDATE SET "
+        "fingerprint = excluded.fingerprint, token = excluded.token, "
+        "locked_at = excluded.locked_at, "
+        "lease_until = excluded.lease_until, expires_at = excluded.expires_at, result = NULL "
+        f"WHERE {records}.expires_at <= {now} OR ({records}.result IS NULL AND "
+        f"{records}.fingerprint = {mark} AND {records}.lease_until <= {now}) RETURNING token",
+        "complete": f"UPDATE {records} SET result = {mark}, token = NULL "
+        f"WHERE scope = {mark} AND key = {mark} AND token = {mark}",
+        "read": f"SELECT data FROM {payments} WHERE id = {mark}",
+        "insert": f"INSERT INTO {payments} (id, data, provider, status, created_at, currency) "
+        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) ON CONFLICT (id) DO NOTHING",
+        "terms": f"INSERT INTO {terms} (term, payment_id) VALUES ({mark}, {mark}) "
+        "ON CONFLICT (term, payment_id) DO NOTHING",
+    }
+
+
+def _tables(dialect: str, prefix: str) -> list[str]:
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "FLOAT"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {prefix}idempotency (scope VARCHAR(32), key VARCHAR(255), "
+        f"fingerprint VARCHAR(64) NOT NULL, token VARCHAR(32), locked_at {real} NOT NULL, "
+        f"lease_until {real} NOT NULL DEFAULT 0, expires_at {real} NOT NULL, result TEXT, "
+        "PRIMARY KEY (scope, key))",
+        f"CREATE TABLE IF NOT EXISTS {prefix}payments (id VARCHAR(255) PRIMARY KEY, data TEXT NOT "
+        f"NULL, provider VARCHAR(64), status VARCHAR(32), created_at {real}, "
+        "currency VARCHAR(16))",
+        f"CREATE TABLE IF NOT EXISTS {prefix}terms (term VARCHAR(512), "
+        "payment_id VARCHAR(255), PRIMARY KEY (term, payment_id))",
+    ]
+
+
+def _connect(url: str) -> tuple[Any, str]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connection: Any = sqlite3.connect(f"{parsed.database}.bare", timeout=30.0)
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection, "sqlite"
+    import psycopg
+
+    plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(plain), "postgresql"
+
+
+def _bare_work(url: str, prefix: str, payload: Payload) -> Work:
+    connection, dialect = _connect(url)
+    sql = _statements(dialect, f"{prefix}bare_")
+    for statement in _tables(dialect, f"{prefix}bare_"):
+        connection.execute(statement)
+    connection.commit()
+    fingerprint, created = "f" * 64, time.time()
+
+    def work(key: str) -> None:
+        token, payment_id = uuid.uuid4().hex, f"stub:{key}"
+        claim = ("operation", key, fingerprint, token, LEASE, RETENTION, fingerprint)
+        if connection.execute(sql["claim"], claim).fetchone()[0] != token:
+            raise AssertionError("a fresh key was not claimed")
+        connection.commit()
+        connection.execute(sql["complete"], (payload.result, "operation", key, token))
+        if connection.execute(sql["read"], (payment_id,)).fetchone() is None:
+            row = (payment_id, payload.data, "stub", "succeeded", created, "USD")
+            connection.execute(sql["insert"], row)
+            terms = [(f"{n}:{key}", payment_id) for n in range(payload.terms)]
+            connection.cursor().executemany(sql["terms"], terms)
+        connection.commit()
+
+    return work
+
+
+# --- the workers ---------------------------------------------------------------------------------
+
+
 def _worker(
-    kind: str,
     url: str,
     prefix: str,
-    calls: int,
+    payload: Payload,
     barrier: Barrier,
+    orders: multiprocessing.Queue[tuple[str, int] | None],
     out: multiprocessing.Queue[float],
 ) -> None:
-    work = WORKS[kind](url, prefix)
-    for _ in range(20):  # warm up: connections, tables, imports
-        work(uuid.uuid4().hex)
-    barrier.wait()
-    start = time.perf_counter()
-    for _ in range(calls):
-        work(uuid.uuid4().hex)
-    out.put(time.perf_counter() - start)
+    works = {"unipay": _unipay_work(url, prefix), "bare": _bare_work(url, prefix, payload)}
+    for work in works.values():
+        for _ in range(20):  # warm up: connections, tables, compiled statements
+            work(uuid.uuid4().hex)
+    while (order := orders.get()) is not None:
+        kind, calls = order
+        work = works[kind]
+        barrier.wait()
+        start = time.perf_counter()
+        for _ in range(calls):
+            work(uuid.uuid4().hex)
+        out.put(time.perf_counter() - start)
 
 
-def throughput(kind: str, url: str, prefix: str, workers: int, calls: int) -> float:
-    """Calls per second of ``workers`` processes doing ``calls`` each."""
-    context = multiprocessing.get_context("spawn")
-    barrier, out = context.Barrier(workers), context.Queue()
-    procs = [
-        context.Process(target=_worker, args=(kind, url, prefix, calls, barrier, out))
-        for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    slowest: float = max(out.get(timeout=300) for _ in procs)
-    for proc in procs:
-        proc.join()
-    return workers * calls / slowest
+class Fleet:
+    """``workers`` processes that each hold both sides, started once per configuration."""
 
+    def __init__(self, url: str, prefix: str, payload: Payload, workers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.barrier, self.out = context.Barrier(workers), context.Queue()
+        self.orders = [context.Queue() for _ in range(workers)]
+        self.procs = [
+            context.Process(target=_worker, args=(url, prefix, payload, self.barrier, q, self.out))
+            for q in self.orders
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def throughput(self, kind: str, calls: int) -> float:
+        """Creates per second of all workers making ``calls`` each on side ``kind``."""
+        for queue in self.orders:
+            queue.put((kind, calls))
+        slowest: float = max(self.out.get(timeout=600) for _ in self.procs)
+        return len(self.procs) * calls / slowest
+
+    def close(self) -> None:
+        for queue in self.orders:
+            queue.put(None)
+        for proc in self.procs:
+            proc.join(timeout=60)
+
+
+def payload_of(url: str, prefix: str) -> Payload:
+    """unipay's stored result and payment JSON for one create through the stub."""
+    store = SQLStore(url, table_prefix=prefix)
+    payment = _gateway(store).create_payment(**CHARGE, idempotency_key=uuid.uuid4().hex)
+    with store.engine.connect() as connection:
+        result = connection.execute(
+            text(f"SELECT result FROM {prefix}idempotency WHERE result IS NOT NULL LIMIT 1")
+        ).scalar_one()
+        data = connection.execute(
+            text(f"SELECT data FROM {prefix}payments WHERE id = :id"),
+            {"id": payment.id},
+        ).scalar_one()
+    store.close()
+    return Payload(result, data, len(search_terms(payment)))
+
+
+# --- latency with many keys ----------------------------------------------------------------------
 
 _SERIES = {
     "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
@@ -163,14 +237,14 @@ _SERIES = {
 
 def fill(store: SQLStore, count: int) -> None:
     """``count`` completed keys in the store's table, in one INSERT .. SELECT."""
-    store.get_payment("mock:none")  # creates the tables
+    store.get_payment("stub:none")  # creates the tables
     table = f"{store.table_prefix}idempotency"
     now = time.time()
     series = _SERIES[store.engine.dialect.name]
     with store.engine.begin() as connection:
         connection.execute(
             text(
-                f"INSERT INTO {table} (scope, key, fingerprint, token, locked_at, expires_at, "  # noqa: S608 - our own prefix
+                f"INSERT INTO {table} (scope, key, fingerprint, token, locked_at, expires_at, "
                 f"result) SELECT 'operation', 'filler-' || i, :print, NULL, :now, :expires, "
                 f"'{{\"payment\":{{}}}}' FROM ({series}) AS series"
             ),
@@ -178,68 +252,84 @@ def fill(store: SQLStore, count: int) -> None:
         )
 
 
-def latency_flat(url: str, prefix: str, calls: int) -> Row:
-    """Median create_payment latency with 1,000,000 keys stored over that with 1,000."""
+def latency_flat(url: str, prefix: str, many: int, pairs: int) -> Row:
+    """Time of a batch of creates with ``many`` keys stored over that with 1,000, paired."""
     small, large = (SQLStore(url, table_prefix=f"{prefix}{n}_") for n in ("k", "m"))
     try:
         fill(small, 1_000)
-        fill(large, 1_000_000)
-        works = [_gateway_work_on(store) for store in (small, large)]
-        times: list[list[float]] = [[], []]
-        for n in range(calls + 20):
-            for side, work in enumerate(works):
-                start = time.perf_counter()
-                work(uuid.uuid4().hex)
-                if n >= 20:  # the first calls warm connections and caches
-                    times[side].append(time.perf_counter() - start)
-        fewer, more = (statistics.median(t) for t in times)
+        fill(large, many)
+        few, lots = (_gateway(store) for store in (small, large))
+
+        def batch(gateway: Gateway) -> Callable[[], object]:
+            def creates() -> None:
+                for _ in range(50):
+                    gateway.create_payment(**CHARGE, idempotency_key=uuid.uuid4().hex)
+
+            return creates
+
+        batch(few)(), batch(lots)()  # warm connections and caches
+        measured = paired(timed(batch(lots)), timed(batch(few)), pairs)
     finally:
         for store in (small, large):
             store.metadata.drop_all(store.engine)
             store.close()
-    return Row(
-        "idempotent create_payment",
-        f"{small.engine.dialect.name}: latency 1M keys / 1k keys",
-        more / fewer,
+    return paired_row(
+        "idempotent create_payment (P3)",
+        f"{small.engine.dialect.name}: latency {many:,} keys / 1,000 keys",
+        measured,
         "<= 1.2",
-        f"median {more * 1e6:,.0f} us vs {fewer * 1e6:,.0f} us",
+        unit="us per create",
+        scale=1e6 / 50,
     )
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _drop_bare(url: str, prefix: str) -> None:
+    connection, _ = _connect(url)
+    for table in ("idempotency", "payments", "terms"):
+        connection.execute(f"DROP TABLE IF EXISTS {prefix}bare_{table}")
+    connection.commit()
+    connection.close()
 
 
 def run(quick: bool = False) -> list[Row]:
-    calls = 100 if quick else 400
+    calls, pairs = (60, MIN_PAIRS) if quick else (200, 7)
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     directory = tempfile.mkdtemp(prefix="unipay-bench-")
-    stores = {"memory": "memory://", "sqlite": f"sqlite:///{directory}/bench.db"}
-    postgres = os.environ.get("UNIPAY_BENCH_POSTGRES_URL") or os.environ.get(
-        "UNIPAY_TEST_POSTGRES_URL"
-    )
-    if postgres:
-        stores["postgresql"] = postgres
+    postgres = os.environ.get("UNIPAY_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    stores = {"sqlite": f"sqlite:///{directory}/bench.db", "postgresql": postgres}
     rows = []
-    try:
-        for name, url in stores.items():
-            bound = "provider" if name == "memory" else "bare_sql"
+    for name, url in stores.items():
+        try:
+            payload = payload_of(url, prefix)
             for workers in (1, 4):
-                ours = throughput("unipay", url, prefix, workers, calls)
-                floor = throughput(bound, url, prefix, workers, calls)
+                fleet = Fleet(url, prefix, payload, workers)
+                try:
+                    measured = paired(
+                        lambda f=fleet: f.throughput("unipay", calls),
+                        lambda f=fleet: f.throughput("bare", calls),
+                        pairs,
+                    )
+                finally:
+                    fleet.close()
                 rows.append(
-                    Row(
-                        "idempotent create_payment",
-                        f"{name}, {workers} proc: unipay / {bound.replace('_', ' ')}",
-                        ours / floor,
-                        detail=f"{ours:,.0f} vs {floor:,.0f} calls/s",
+                    paired_row(
+                        "idempotent create_payment (P3)",
+                        f"{name}, {workers} proc: unipay / bare SQL",
+                        measured,
+                        ">= 0.6",
+                        unit="creates/s",
+                        note=f"; payload {len(payload.result)} + {len(payload.data)} bytes",
                     )
                 )
-            if name != "memory":
-                rows.append(latency_flat(url, prefix, calls))
-    finally:
-        if postgres:
-            drop = SQLStore(postgres, table_prefix=prefix)
-            drop.metadata.drop_all(drop.engine)
-            drop.close()
-    if not postgres:
-        print("PostgreSQL skipped: set UNIPAY_TEST_POSTGRES_URL (or UNIPAY_BENCH_POSTGRES_URL)")
+            rows.append(latency_flat(url, prefix, 100_000 if quick else 1_000_000, pairs))
+        finally:
+            cleanup = SQLStore(url, table_prefix=prefix)
+            cleanup.metadata.drop_all(cleanup.engine)
+            cleanup.close()
+            _drop_bare(url, prefix)
     return rows
 
 
