@@ -295,7 +295,7 @@ def _drop_bare(url: str, prefix: str) -> None:
 
 
 def run(quick: bool = False) -> list[Row]:
-    calls, pairs = (60, MIN_PAIRS) if quick else (200, 7)
+    calls, pairs = (150, MIN_PAIRS) if quick else (600, 9)
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     directory = tempfile.mkdtemp(prefix="unipay-bench-")
     postgres = os.environ.get("UNIPAY_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
