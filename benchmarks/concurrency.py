@@ -29,14 +29,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,6 +42,7 @@ import httpx
 import stripe
 
 from benchmarks._report import MIN_PAIRS, Row, paired, paired_row, print_table
+from benchmarks._serve import uvicorn
 from benchmarks.stripe_overhead import KEY, _direct_async, _direct_sync, _unipay_async
 from unipay import AsyncGateway
 from unipay_stripe import StripeProvider
@@ -56,7 +54,6 @@ THREADS = 32
 CONNECTIONS = 100
 #: A payment whose request failed in the thread peer is run again at most this many times.
 RETRIES = 3
-STARTUP_TIMEOUT = 30.0
 FAKE = Path(__file__).parents[1] / "plugins" / "unipay_stripe" / "tests" / "fake_stripe.py"
 
 
@@ -103,30 +100,9 @@ def stripe_server() -> Any:
     return app
 
 
-@contextmanager
-def serve(latency: float) -> Iterator[int]:
+def serve(latency: float) -> AbstractContextManager[int]:
     """``stripe_server`` under uvicorn on a free loopback port, ``latency`` late."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.concurrency:stripe_server",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-               "--no-access-log"]  # fmt: skip
-    process = subprocess.Popen(command, env={**os.environ, LATENCY_ENV: str(latency)})
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the fake Stripe server did not start") from None
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(STARTUP_TIMEOUT)
+    return uvicorn("benchmarks.concurrency:stripe_server", env={LATENCY_ENV: str(latency)})
 
 
 # --- the clients ----------------------------------------------------------------------------

@@ -54,7 +54,7 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks._dashboard_data import conninfo, populate, present
-from benchmarks._report import Row, print_table
+from benchmarks._report import Pairs, Row, paired, paired_row, print_table
 from unipay import AsyncGateway
 from unipay.activity import summarize
 from unipay.server import ServerSettings, create_app
@@ -170,24 +170,6 @@ class Bench:
         self.bare.close()
 
 
-def paired(
-    a: Callable[[], float], b: Callable[[], float], pairs: int
-) -> tuple[list[float], list[float], list[float]]:
-    """``pairs`` interleaved measurements of ``a`` and ``b`` (order alternating): the ratios
-    a/b of each pair, and the figures of each side."""
-    ratios, seen_a, seen_b = [], [], []
-    for i in range(pairs):
-        if i % 2 == 0:
-            x, y = a(), b()
-        else:
-            y = b()
-            x = a()
-        ratios.append(x / y)
-        seen_a.append(x)
-        seen_b.append(y)
-    return ratios, seen_a, seen_b
-
-
 def _check_same_rows(bench: Bench, case: Case, page: httpx.Response) -> None:
     """The bare statement returns the rows the page shows (payments: the same ids in the same
     order; metrics: as many totals as the store reads)."""
@@ -253,21 +235,14 @@ def measure(bench: Bench, case: Case, pairs: int) -> list[Row]:
     for _ in range(3):  # warm up both sides: caches, prepared statements, templates
         bench.get(case.path)
         bench.select(case)
-    ratios, page_ms, select_ms = paired(
-        lambda: bench.page_ms(case), lambda: bench.select_ms(case), pairs
-    )
-    page_median = statistics.median(page_ms)
-    select_median = statistics.median(select_ms)
+    measured = paired(lambda: bench.page_ms(case), lambda: bench.select_ms(case), pairs)
+    page_median = statistics.median(measured.a)
+    select_median = statistics.median(measured.b)
     print(f"  {case.name}: page {page_median:.1f} ms, bare SELECT {select_median:.1f} ms "
           f"({len(bench.select(case))} rows)\n      {bench.plan(case)}", flush=True)  # fmt: skip
     rows = [
-        Row(
-            "dashboard",
-            f"{case.name}: page / bare SELECT",
-            statistics.median(ratios),
-            TARGET_RATIO,
-            f"range {min(ratios):.2f}-{max(ratios):.2f} over {pairs} pairs; "
-            f"{page_median:.1f} ms vs {select_median:.2f} ms",
+        paired_row(
+            "dashboard", f"{case.name}: page / bare SELECT", measured, TARGET_RATIO, unit="ms"
         ),
         Row(
             "dashboard",
@@ -298,15 +273,8 @@ def floor(bench: Bench, case: Case, pairs: int) -> Row:
     return _row(f"floor: GET /health / bare SELECT of {case.name}", measured)
 
 
-def _row(comparison: str, measured: tuple[list[float], list[float], list[float]]) -> Row:
-    ratios, a, b = measured
-    return Row(
-        "dashboard",
-        comparison,
-        statistics.median(ratios),
-        detail=f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} pairs; "
-        f"{statistics.median(a):.2f} ms vs {statistics.median(b):.2f} ms",
-    )
+def _row(comparison: str, measured: Pairs) -> Row:
+    return paired_row("dashboard", comparison, measured, unit="ms")
 
 
 def database_url() -> str | None:

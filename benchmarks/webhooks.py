@@ -31,18 +31,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks._report import Row, paired, paired_row, print_table
+from benchmarks._serve import pin, uvicorn
 
 STRIPE_SECRET = "whsec_benchmark_only_stripe_endpoint_secret"  # noqa: S105 - a test value
 EVENT = (
@@ -50,7 +49,6 @@ EVENT = (
     / "plugins/unipay_stripe/tests/fixtures/event_payment_intent_succeeded.json"
 )
 CONNECTIONS = 16
-STARTUP_TIMEOUT = 20.0
 #: Deliveries per second no side reaches on this kind of machine: the pool's size per second.
 POOL_RATE = 12_000
 #: The server on the first core, wrk on the second (when the machine has two).
@@ -161,48 +159,9 @@ def write_pool(path: Path, count: int) -> None:
 # --- serving and loading ----------------------------------------------------------------------
 
 
-def _pin(pid: int, cpu: int) -> None:
-    """Keep ``pid`` (and the threads it starts later) on one core, when there are two."""
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(pid, {cpu})
-
-
-@contextmanager
-def serve(factory: str) -> Iterator[int]:
+def serve(factory: str) -> AbstractContextManager[int]:
     """``uvicorn --factory benchmarks.webhooks:<factory>`` on a free loopback port, pinned."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        f"benchmarks.webhooks:{factory}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command)
-    _pin(process.pid, SERVER_CPU)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"uvicorn for {factory} did not start") from None
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(STARTUP_TIMEOUT)
+    return uvicorn(f"benchmarks.webhooks:{factory}", cpu=SERVER_CPU)
 
 
 @dataclass(frozen=True)
@@ -225,7 +184,7 @@ def load(port: int, script: Path, pool: Path, seconds: int) -> Run:
     command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script)]
     command += [f"http://127.0.0.1:{port}/stripe", "--", str(pool)]
     client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    _pin(client.pid, CLIENT_CPU)
+    pin(client.pid, CLIENT_CPU)
     out, _ = client.communicate()
     found = re.search(r"RESULT (.*)", out)
     if client.returncode != 0 or found is None:
