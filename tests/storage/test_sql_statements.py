@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +40,19 @@ def cycle(store: SQLStore) -> Payment:
     return payment
 
 
+def _compiling() -> bool:
+    """Called from SQLAlchemy's compiler: a compile-cache miss, not a statement built anew.
+    SQLAlchemy 2.0.0 (the floor, in tox's `lowest`) compiles the dialects' ON CONFLICT inserts
+    on every execution; later versions find them in the cache."""
+    compiler = os.path.join("sqlalchemy", "sql", "compiler.py")
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(compiler):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 def test_claim_complete_and_swaps_coerce_no_new_statement(
     sqlite_store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,7 +62,8 @@ def test_claim_complete_and_swaps_coerce_no_new_statement(
     expect = coercions.expect
 
     def counting(*args: Any, **kwargs: Any) -> Any:
-        built.append(args[:2])
+        if not _compiling():
+            built.append(args[:2])
         return expect(*args, **kwargs)
 
     monkeypatch.setattr(coercions, "expect", counting)

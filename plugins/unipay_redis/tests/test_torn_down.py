@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from redis.asyncio.connection import Connection
-
-from unipay.errors import StoreUnavailable
 from unipay_redis import RedisStore
 from unipay_redis.store import _torn_down
+
+from unipay.errors import StoreUnavailable
 
 
 async def _leaked() -> Any:
