@@ -30,14 +30,13 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from benchmarks._report import MIN_PAIRS, Pairs, Row, paired, paired_row, print_table
 from benchmarks.gateway_overhead import StubProvider
 from unipay import AsyncGateway, CallContext, Gateway
 from unipay._flow import Sleep
-from unipay.models import CreatePaymentRequest, Payment, PaymentStatus, RefundPaymentRequest
-from unipay.provider import Provider
+from unipay.models import CreatePaymentRequest, Payment
 from unipay.storage import MemoryStore, SQLStore
 from unipay.storage.base import Store
 
@@ -52,7 +51,7 @@ LAG_TARGET = "<= 20"
 WIDE_EXECUTOR = 32
 
 
-class SleepyProvider(Provider):
+class SleepyProvider(StubProvider):
     """Every create succeeds after 50 ms awaited on the loop (no thread, no CPU)."""
 
     name = "sleepy"
@@ -61,19 +60,7 @@ class SleepyProvider(Provider):
         self, request: CreatePaymentRequest, ctx: CallContext
     ) -> Generator[Any, Any, Payment]:
         yield Sleep(LATENCY)
-        return Payment(
-            provider="sleepy",
-            provider_payment_id=ctx.reference,
-            status=PaymentStatus.SUCCEEDED,
-            amount=request.amount,
-            currency=request.currency,
-            amount_received=request.amount,
-        )
-
-    def refund_payment(
-        self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
-    ) -> NoReturn:
-        raise NotImplementedError
+        return self.succeeded(request, ctx)
 
 
 class ThreadedMemoryStore(MemoryStore):

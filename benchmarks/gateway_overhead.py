@@ -33,15 +33,18 @@ class StubProvider(Provider):
     def create_payment(
         self, request: CreatePaymentRequest, ctx: CallContext
     ) -> Generator[Any, Any, Payment]:
+        return self.succeeded(request, ctx)
+        yield  # a flow without effects
+
+    def succeeded(self, request: CreatePaymentRequest, ctx: CallContext) -> Payment:
         return Payment(
-            provider="stub",
+            provider=self.name,
             provider_payment_id=ctx.reference,
             status=PaymentStatus.SUCCEEDED,
             amount=request.amount,
             currency=request.currency,
             amount_received=request.amount,
         )
-        yield  # a flow without effects
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext

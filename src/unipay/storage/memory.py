@@ -6,7 +6,7 @@ import heapq
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -166,12 +166,7 @@ class MemoryStore(Store):
         """Removes expired records, and payments and refunds past their retention, ``batch_size``
         at a time, letting other threads in between; returns how many idempotency records went
         (as every store does). The work is in what expired, not in what is stored."""
-        purged = 0
-        while True:
-            records, more = self._purge_batch(batch_size)
-            purged += records
-            if not more:
-                return purged
+        return sum(self._purging(batch_size))
 
     async def apurge_expired(self, *, batch_size: int = 1000) -> int:
         """`purge_expired` on the async face: the event loop runs other tasks between batches
@@ -179,12 +174,18 @@ class MemoryStore(Store):
         import asyncio
 
         purged = 0
+        for records in self._purging(batch_size):
+            purged += records
+            await asyncio.sleep(0)
+        return purged
+
+    def _purging(self, batch_size: int) -> Iterator[int]:
+        """The purge one batch at a time: the idempotency records each batch dropped."""
         while True:
             records, more = self._purge_batch(batch_size)
-            purged += records
+            yield records
             if not more:
-                return purged
-            await asyncio.sleep(0)
+                return
 
     def save_payment(self, payment: Payment) -> None:
         with self._lock:
