@@ -21,7 +21,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeGuard, TypeVar
 
 # asyncio is imported inside the async functions, where a running loop means it is loaded
 # already: importing it here cost a sixth of `import unipay`, paid by sync-only programs too.
@@ -32,10 +32,13 @@ S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """Call ``function(*args, **kwargs)``. Build it with [`call`][unipay._flow.call] (or
-    `call_either`, `shielded`), whose signature mypy checks against the function's own."""
+    `call_either`, `shielded`), whose signature mypy checks against the function's own.
+
+    Not frozen, though nothing changes one once yielded: a frozen dataclass sets each field
+    through ``object.__setattr__``, 0.6 us per effect against 0.2 (benchmarks.gateway_overhead)."""
 
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
@@ -97,13 +100,6 @@ def hook(caller: Any, /, **kwargs: Any) -> Flow[list[Any]]:
     return results
 
 
-def _perform(effect: Effect) -> Any:
-    if isinstance(effect, Sleep):
-        time.sleep(effect.seconds)
-        return None
-    return effect.function(*effect.args, **(effect.kwargs or {}))
-
-
 def no_io(function: F) -> F:
     """Declare that ``function`` does no I/O: CPU work only (checking a signature, parsing a
     payload), quick and never waiting on anything. The async face then calls it on the event loop
@@ -140,9 +136,10 @@ def _does_no_io(function: Callable[..., Any]) -> bool:
     return owner is not None and not getattr(owner, "blocking", True)
 
 
-def _runs_inline(effect: Effect) -> bool:
+def _runs_inline(effect: Effect) -> TypeGuard[Call]:
     """Does the async face perform ``effect`` by a plain call on the loop (it does no I/O and
-    has no ``a<name>`` twin)? Then nothing can interrupt it midway."""
+    has no ``a<name>`` twin)? Then nothing can interrupt it midway: `arun` calls it directly,
+    without a coroutine, a task or a thread (the memory store's claim and completion)."""
     if isinstance(effect, Sleep) or effect.afunction is not None:
         return False
     return _native(effect.function) is None and _does_no_io(effect.function)
@@ -183,24 +180,30 @@ async def _to_the_end(effect: Effect) -> tuple[Any, BaseException | None]:
 
 def run(flow: Flow[T]) -> T:
     """Drive a flow to its result, performing each effect in the calling thread."""
+    send, throw = flow.send, flow.throw
     value: Any = None
     error: BaseException | None = None
     while True:
         try:
-            effect = flow.throw(error) if error is not None else flow.send(value)
+            effect = throw(error) if error is not None else send(value)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
+        error = None
         try:
-            value = _perform(effect)
+            if isinstance(effect, Sleep):
+                time.sleep(effect.seconds)
+                value = None
+            else:
+                value = effect.function(*effect.args, **(effect.kwargs or {}))
         except BaseException as exc:  # KeyboardInterrupt too: the flow releases what it holds
-            error = exc
+            value, error = None, exc
 
 
 async def arun(flow: Flow[T]) -> T:
     """Drive a flow to its result on the running event loop."""
     import asyncio
 
+    send, throw = flow.send, flow.throw
     value: Any = None
     error: BaseException | None = None
     #: The cancellation the flow has been told of: what it yields from then on is cleanup.
@@ -209,7 +212,7 @@ async def arun(flow: Flow[T]) -> T:
     pending: BaseException | None = None
     while True:
         try:
-            effect = flow.throw(error) if error is not None else flow.send(value)
+            effect = throw(error) if error is not None else send(value)
         except StopIteration as stop:
             told = cancelled if cancelled is not None else pending
             if told is not None:
@@ -220,12 +223,19 @@ async def arun(flow: Flow[T]) -> T:
             error = cancelled = pending
             pending = None
             continue
-        if (cancelled is not None or (isinstance(effect, Call) and effect.shielded)) and (
-            not _runs_inline(effect)
-        ):
-            # A task of its own, so that it runs to its end whatever happens to this one. An
-            # inline effect (the memory store's claim) needs none: nothing interrupts a plain
-            # call, and the task cost a fifth of an async create (benchmarks.gateway_overhead).
+        if _runs_inline(effect):
+            # A plain call: no coroutine to await, and nothing interrupts it, so it needs no
+            # task even when shielded (the task cost a fifth of an async create over the memory
+            # store, benchmarks.gateway_overhead).
+            try:
+                value = effect.function(*effect.args, **(effect.kwargs or {}))
+            except asyncio.CancelledError as exc:
+                cancelled = error = exc
+            except BaseException as exc:
+                error = exc
+            continue
+        if cancelled is not None or (isinstance(effect, Call) and effect.shielded):
+            # A task of its own, so that it runs to its end whatever happens to this one.
             task, interrupted = await _to_the_end(effect)
             if interrupted is not None and cancelled is None:
                 pending = interrupted
