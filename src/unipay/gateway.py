@@ -340,7 +340,10 @@ class _GatewayCore:
         ``check`` sees the stored payment and refuses what its state rules out. It runs only once
         the key is ours, so a replay never re-checks against the state its own first run
         produced; and under the payment's lock, so two concurrent calls on one payment (two
-        refunds) cannot both pass it on the same stale state."""
+        refunds) cannot both pass it on the same stale state.
+
+        Not a generator itself: the operation's flow checks the key and calls this from its own
+        body, then follows the flow returned, so every effect passes one generator fewer."""
         operation = _OPERATION_OF[type(request)]
         key = uuid.uuid4().hex if key is None else check_key(key)
         op = OperationCall(
@@ -352,7 +355,7 @@ class _GatewayCore:
         )
         obs = observe_operation(self.plugin_manager, op)
         flow = self._mutate_claimed(kind, target, step, provider_id, request, op, check, obs)
-        return (yield from (flow if obs is None else obs.follow(flow)))
+        return flow if obs is None else obs.follow(flow)
 
     def _mutate_claimed(
         self,
@@ -380,9 +383,14 @@ class _GatewayCore:
         assert token is not None
         if obs is not None:
             obs.claimed()
-        # Without the provider's deduplication a call in doubt is looked up, never re-sent.
-        at_most_once = not target.capabilities.idempotency_keys
-        unknown = Unknown(operation, target.name, op.payment_id, _reference(key), key)
+        reference = _reference(key)
+        # Without the provider's deduplication a call in doubt is looked up, never re-sent; the
+        # record of the doubt is built only then.
+        unknown = (
+            None
+            if target.capabilities.idempotency_keys
+            else Unknown(operation, target.name, op.payment_id, reference, key)
+        )
         # Retries must end well inside the lease: past it, another caller may take the key over.
         retry_until = time.monotonic() + self.idempotency.lock_timeout / 2
         held: str | None = None
@@ -402,9 +410,11 @@ class _GatewayCore:
                     known = yield from call(self.store.get_payment, op.payment_id)
             if check is not None:
                 check(known)
-            yield from hook(self.plugin_manager.hook.unipay_before_operation, call=op)
+            before = self.plugin_manager.hook.unipay_before_operation
+            if before.get_hookimpls():  # else not even the hook's flow is built
+                yield from hook(before, call=op)
             began = True
-            if at_most_once and (yield from self._attempted_before(key, obs)):
+            if unknown is not None and (yield from self._attempted_before(key, obs)):
                 result = yield from self._look_up(target, provider_id, op, unknown)
             if result is None:
                 result = yield from self._call_provider(
@@ -413,9 +423,10 @@ class _GatewayCore:
                     op,
                     retry_until,
                     obs=obs,
-                    unknown=unknown if at_most_once else None,
+                    unknown=unknown,
                     provider_id=provider_id,
                     known=known,
+                    reference=reference,
                 )
         except GeneratorExit:
             raise
@@ -428,7 +439,7 @@ class _GatewayCore:
             raise
         except BaseException as error:  # cancellation too: the key must stay usable by a retry
             raised: BaseException = error
-            if at_most_once and began and _in_doubt(error):
+            if unknown is not None and began and _in_doubt(error):
                 # The provider may have acted and would not deduplicate a retry: the key keeps
                 # the doubt until reconcile settles it.
                 yield from self._complete(key, token, unknown.encode(), None, None, obs)
@@ -447,8 +458,10 @@ class _GatewayCore:
         try:
             yield from self._complete(key, token, encode_result(result), payment, refund, obs)
         finally:
-            yield from self._unlock_payment(op.payment_id, held, obs)
-        yield from self._after(op, result, None)
+            if held is not None:
+                yield from self._unlock_payment(op.payment_id, held, obs)
+        if self.plugin_manager.hook.unipay_after_operation.get_hookimpls():
+            yield from self._after(op, result, None)
         return result
 
     def _replay(self, key: str, stored: str) -> Flow[Payment | Refund]:
@@ -619,8 +632,14 @@ class _GatewayCore:
     ) -> Flow[None]:
         try:
             with around_store(obs, "complete", OPERATION_SCOPE):
-                yield from self._complete_scope(
-                    OPERATION_SCOPE, key, token, result, payment, refund
+                yield from call(
+                    self.store.complete,
+                    OPERATION_SCOPE,
+                    key,
+                    token,
+                    result,
+                    payment=payment,
+                    refund=refund,
                 )
         except Exception as exc:
             raise StoreUnavailable(
@@ -653,14 +672,17 @@ class _GatewayCore:
         unknown: Unknown | None = None,
         provider_id: str | None = None,
         known: Payment | None = None,
+        reference: str | None = None,
     ) -> Flow[R]:
         """Call the provider, retrying transient failures with the same key until the attempts
         run out or a retry would start after ``retry_until`` (monotonic seconds). ``obs`` is
         entered around each attempt. With ``unknown`` (a provider without idempotency keys) a
         failure that may have reached the provider is looked up before anything else. ``known``
-        is the stored payment, handed to the provider in its context."""
+        is the stored payment, handed to the provider in its context; ``reference`` the call's
+        merchant reference, when the caller has it already."""
         attempt = 1
-        reference = _reference(op.idempotency_key)
+        if reference is None:
+            reference = _reference(op.idempotency_key)
         while True:
             delay: float | None = None
             try:
@@ -762,13 +784,12 @@ def _unsupported(
     )
 
 
-@functools.lru_cache(maxsize=256)
 def _reference(key: str) -> str:
     """The merchant reference sent with every call made with ``key``: the same in every process
     and on every attempt, and short and plain enough for any provider's reference field.
 
-    Cached: a call asks twice (its in-doubt record, then its provider context), and the hash was
-    4% of a create over a stub provider (benchmarks/gateway_overhead.py, cProfile)."""
+    Computed once per call and handed to what needs it (its in-doubt record, its provider
+    context), so nothing caches it: with a new key per call a cache only ever missed."""
     return "unipay-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
