@@ -610,7 +610,9 @@ def parse_request(model: type[RequestT], data: Mapping[str, Any]) -> RequestT:
     The pydantic error is not chained: its text repeats the input, which may be secret.
     """
     try:
-        return model.model_validate(dict(data))
+        # A dict is validated as given (pydantic never changes its input); another mapping is
+        # copied into one first.
+        return model.model_validate(data if type(data) is dict else dict(data))
     except ValidationError as exc:
         problems = exc.errors(include_input=False, include_url=False)
         first = problems[0]
