@@ -3,9 +3,9 @@
 Rows are written with ``COPY`` in exactly the shape ``SQLStore`` writes them: each payment is a
 real ``Payment`` whose JSON, list columns (``unipay.storage.sql._columns``) and search terms
 (``unipay.storage.memory.search_terms``) are the store's own; each log entry is a real
-``Activity`` turned into its row, and into its hourly total's key, by the functions
-``SQLStore.record_activity`` uses (``unipay.storage.sql_activity._row`` and ``_group``), the
-totals summed as its upsert sums them. Saving a million payments through the store one by one
+``Activity`` turned into its row by the function ``SQLStore.record_activity`` uses
+(``unipay.storage.sql_activity._row``) and summed into the four rollup tables by the store's own
+``Rollup.add``, as its upserts sum them. Saving a million payments through the store one by one
 would take an hour and measure the saves, not the pages.
 
 The data is kept between runs (a marker table says what was written and when) and written
@@ -29,10 +29,10 @@ from unipay.models import CaptureMethod, NextAction, Payment, PaymentStatus
 from unipay.storage import SQLStore
 from unipay.storage.memory import search_terms
 from unipay.storage.sql import _columns
-from unipay.storage.sql_activity import _HOURLY, _group, _row
+from unipay.storage.sql_activity import Rollup, _row
 
 #: Bump when the generated data changes shape: older data is then written again.
-VERSION = 1
+VERSION = 2
 SPAN = timedelta(days=30)
 STALE_AFTER = timedelta(days=2)
 BATCH = 20_000
@@ -69,7 +69,9 @@ class Generator:
     the create (some declined, retried, replayed or failed), a capture, cancel or refund, and
     the provider's webhook deliveries (a few duplicated or rejected)."""
 
-    def __init__(self, rows: int, anchor: datetime, log_columns: list[str]) -> None:
+    def __init__(
+        self, rows: int, anchor: datetime, log_columns: list[str], rollups: list[Rollup]
+    ) -> None:
         self.rows = rows
         self.start = anchor - SPAN
         self.anchor = anchor
@@ -77,8 +79,9 @@ class Generator:
         self.random = random.Random(20260101)
         self.log_columns = log_columns
         self.sequence = 0
-        #: The hourly totals, summed as ActivityTables.record sums them.
-        self.totals: dict[tuple[Any, ...], list[int]] = {}
+        #: Each rollup table's rows (key -> sums), summed as ActivityTables.record sums them.
+        self.rollups = rollups
+        self.totals: list[dict[tuple[Any, ...], list[int]]] = [{} for _ in rollups]
         self.weighted = [p for p in PROVIDERS for _ in range(p[1])]
         #: About five payments per customer e-mail, whatever the size.
         self.customers = max(1, rows // 5)
@@ -239,11 +242,8 @@ class Generator:
         )
         row = _row(entry)
         batch.log.append(tuple(row[name] for name in self.log_columns))
-        sums = self.totals.setdefault(_group(entry), [0, 0, 0, 0])
-        sums[0] += 1
-        sums[1] += 0 if entry.replayed else entry.amount or 0
-        sums[2] += entry.attempts
-        sums[3] += entry.replayed
+        for rollup, summed in zip(self.rollups, self.totals, strict=True):
+            rollup.add(summed, [entry])
 
 
 def conninfo(url: str) -> str:
@@ -282,14 +282,15 @@ def populate(connection: psycopg.Connection[Any], store: SQLStore, rows: int) ->
     store.list_payments(limit=1)  # creates the tables and indexes, as the store would
     tables = store.metadata.tables
     prefix = store.table_prefix
-    log, hourly = tables[f"{prefix}activity"], tables[f"{prefix}activity_hourly"]
+    log = tables[f"{prefix}activity"]
+    rollups = store._activity.rollups
     names = [t.name for t in store.metadata.sorted_tables]
     marker = _marker(store)
     connection.execute(f"DROP TABLE IF EXISTS {marker}")
     connection.execute(f"TRUNCATE {', '.join(names)}")
     connection.commit()
     anchor = datetime.now(UTC)
-    generator = Generator(rows, anchor, [c.name for c in log.columns])
+    generator = Generator(rows, anchor, [c.name for c in log.columns], rollups)
     payment_columns = "id, data, provider, status, created_at, currency"
     started, written, entries = time.perf_counter(), 0, 0
     for batch in generator.batches():
@@ -303,13 +304,18 @@ def populate(connection: psycopg.Connection[Any], store: SQLStore, rows: int) ->
         if written % 200_000 == 0 or written == rows:
             print(f"  {written:,} payments, {entries:,} log entries "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
-    totals = [(*key, *sums) for key, sums in generator.totals.items()]
     with connection.cursor() as cursor:
-        _copy(cursor, f"{hourly.name} ({', '.join(_HOURLY)})", totals)
+        for rollup, summed in zip(rollups, generator.totals, strict=True):
+            rows_of = [(*key, *sums) for key, sums in summed.items()]
+            _copy(cursor, f"{rollup.table.name} ({', '.join(rollup.columns)})", rows_of)
     connection.execute(f"CREATE TABLE {marker} (rows bigint, version int, written timestamptz)")
     connection.execute(f"INSERT INTO {marker} VALUES (%s, %s, %s)", (rows, VERSION, anchor))  # noqa: S608
     connection.commit()
-    print(f"  {len(totals):,} hourly totals; vacuum and analyze", flush=True)
+    sizes = ", ".join(
+        f"{len(summed):,} {rollup.table.name.removeprefix(prefix)}"
+        for rollup, summed in zip(rollups, generator.totals, strict=True)
+    )
+    print(f"  totals: {sizes}; vacuum and analyze", flush=True)
     connection.autocommit = True
     for name in names:
         connection.execute(f"VACUUM ANALYZE {name}")

@@ -8,8 +8,9 @@ contains: routing, the dashboard's checks, the store call in a worker thread (SQ
 transaction, the rows validated into ``Payment`` or ``ActivityTotal``), the metrics summed
 and drawn, the HTML rendered.
 
-The bare ``SELECT`` is the very statement the store sends for that page (captured from the
-store's engine during a warm-up request, with its parameters), run with psycopg on a connection
+The bare ``SELECT`` is the very statement the store sends for that page (the metrics page
+sends two: the counts, the latency histogram), captured from the store's engine during a
+warm-up request with its parameters, run with psycopg on a connection
 of its own in autocommit, its rows fetched and nothing else: what the database must do for the
 page in any case. A next page's store call first reads its cursor row; the bare side is given
 the cursor's position and runs the page's statement alone. The rows of both sides are
@@ -27,7 +28,7 @@ bare query, and under 100 ms.
 
 Data: 1,000,000 payments (100,000 with ``--quick``) over the last 30 days, four providers,
 every status, four currencies, and their activity log (about 2.4 entries per payment) with its
-hourly totals, written by ``benchmarks/_dashboard_data.py`` into tables prefixed ``bench_dash_``
+totals (per hour and per day), written by ``benchmarks/_dashboard_data.py`` into tables prefixed ``bench_dash_``
 (``bench_dash_quick_``) and kept for the next run. The database: ``UNIPAY_BENCH_POSTGRES_URL``,
 else ``UNIPAY_TEST_POSTGRES_URL``, else the test server at 127.0.0.1:5432.
 
@@ -43,7 +44,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,13 +91,14 @@ class Case:
     name: str
     #: The page's path and query.
     path: str
-    #: The store's table the page's main statement reads (to pick it among those captured).
-    table: str
+    #: The store's tables (or the start of their names) the page's statements read, one
+    #: statement each (to pick them among those captured: the last that reads each, not a
+    #: cursor lookup).
+    tables: tuple[str, ...]
     #: What the page asks of the store, called directly (no thread, no page), or None.
     store_call: Callable[[], object] | None = None
-    #: The captured statement and its parameters, filled by ``capture``.
-    sql: str = ""
-    params: Any = None
+    #: The captured statements and their parameters, filled by ``capture``.
+    statements: list[tuple[str, Any]] = field(default_factory=list)
 
 
 class Bench:
@@ -121,20 +123,22 @@ class Bench:
         return response
 
     def capture(self, case: Case) -> httpx.Response:
-        """Request the page once, keeping the last statement the store sent that reads the
-        case's table (the page's own, not a cursor lookup)."""
-        seen: list[tuple[str, Any]] = []
+        """Request the page once, keeping for each of the case's tables the last statement the
+        store sent that reads it (the page's own, not a cursor lookup)."""
+        seen: dict[str, tuple[str, Any]] = {}
 
         def keep(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
-            if sql.lstrip().upper().startswith("SELECT") and f"FROM {case.table}" in sql:
-                seen.append((sql, params))
+            if sql.lstrip().upper().startswith("SELECT"):
+                for table in case.tables:
+                    if f"FROM {table}" in sql:
+                        seen[table] = (sql, params)
 
         event.listen(self.store.engine, "before_cursor_execute", keep)
         try:
             response = self.get(case.path)
         finally:
             event.remove(self.store.engine, "before_cursor_execute", keep)
-        case.sql, case.params = seen[-1]
+        case.statements = [seen[table] for table in case.tables]
         return response
 
     def page_ms(self, case: Case) -> float:
@@ -153,14 +157,19 @@ class Bench:
         return statistics.median(samples)
 
     def select(self, case: Case) -> list[tuple[Any, ...]]:
-        return self.bare.execute(case.sql, case.params).fetchall()
+        rows: list[tuple[Any, ...]] = []
+        for sql, params in case.statements:
+            rows += self.bare.execute(sql, params).fetchall()
+        return rows
 
     def select_ms(self, case: Case) -> float:
         return self.call_ms(lambda: self.select(case))
 
     def plan(self, case: Case) -> str:
-        explain = f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {case.sql}"
-        lines = [row[0] for row in self.bare.execute(explain, case.params).fetchall()]
+        lines = []
+        for sql, params in case.statements:
+            explain = f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}"
+            lines += [row[0] for row in self.bare.execute(explain, params).fetchall()]
         return "\n      ".join(lines)
 
     def close(self) -> None:
@@ -174,7 +183,7 @@ def _check_same_rows(bench: Bench, case: Case, page: httpx.Response) -> None:
     """The bare statement returns the rows the page shows (payments: the same ids in the same
     order; metrics: as many totals as the store reads)."""
     rows = bench.select(case)
-    if case.table == bench.store._payments.name:
+    if case.tables == (bench.store._payments.name,):
         shown = LINKED.findall(page.text)
         selected = [_payment_id(row[0]) for row in rows][: len(shown)]
         if not shown or shown != selected:
@@ -204,8 +213,9 @@ def _metrics(store: SQLStore, window: str) -> Callable[[], object]:
 
 def cases(bench: Bench) -> list[Case]:
     store = bench.store
-    payments = store._payments.name
-    hourly = store.metadata.tables[f"{store.table_prefix}activity_hourly"].name
+    payments = (store._payments.name,)
+    # The hour tables, the day tables or both: activity_hour, activity_day, latency_...
+    totals = tuple(f"{store.table_prefix}{name}_" for name in ("activity", "latency"))
     first = Case(
         "payments, no filter",
         "/dashboard/",
@@ -222,9 +232,9 @@ def cases(bench: Bench) -> list[Case]:
              "/dashboard/?provider=stripe&status=requires_capture", payments),
         Case("payments, search by e-mail",
              "/dashboard/?search=customer42%40example.com", payments),
-        Case("metrics, 30 days", "/dashboard/metrics?window=30d", hourly,
+        Case("metrics, 30 days", "/dashboard/metrics?window=30d", totals,
              store_call=_metrics(store, "30d")),
-        Case("metrics, 24 hours", "/dashboard/metrics?window=day", hourly),
+        Case("metrics, 24 hours", "/dashboard/metrics?window=day", totals),
     ]  # fmt: skip
     return found
 

@@ -16,7 +16,10 @@ from unipay.activity import (
     Activity,
     ActivityKind,
     ActivityTotal,
+    ActivityTotals,
+    LatencyTotal,
     Outcome,
+    VolumePoint,
     bucket_upper_ms,
     latency_bucket,
     summarize,
@@ -216,23 +219,21 @@ def _entry(activity_id: str) -> Activity:
 # --- summarize ---------------------------------------------------------------------------------
 
 HOUR = datetime(2026, 4, 1, 10, tzinfo=UTC)
-NEXT = HOUR + timedelta(hours=1)
 
 
 def _total(**fields: Any) -> ActivityTotal:
     values: dict[str, Any] = {
-        "bucket_start": HOUR,
         "kind": ActivityKind.OPERATION,
         "provider": "acme",
         "operation": "create_payment",
         "currency": "USD",
         "outcome": Outcome.SUCCEEDED,
         "decline_code": None,
-        "latency_bucket": None,
         "count": 1,
         "amount": 0,
         "attempts": 0,
         "replays": 0,
+        "retries": 0,
         **fields,
     }
     return ActivityTotal(**values)
@@ -242,38 +243,20 @@ def test_summarize_by_hand() -> None:
     fast, slow = latency_bucket(10.0), latency_bucket(200.0)
     assert fast is not None
     assert slow is not None
-    totals = [
-        # 9 creates at 10 ms (12 attempts: 3 retries), 1 at 200 ms; 2 replays on top.
-        _total(count=9, amount=9000, attempts=12, latency_bucket=fast),
-        _total(count=1, amount=500, attempts=1, latency_bucket=slow, bucket_start=NEXT),
+    counts = [
+        # 9 creates (12 attempts: 3 retries), 1 more the next hour; 2 replays on top.
+        _total(count=9, amount=9000, attempts=12, retries=3),
+        _total(count=1, amount=500, attempts=1),
         _total(count=2, replays=2),
-        _total(count=1, amount=700, attempts=1, latency_bucket=fast, currency="EUR"),
+        _total(count=1, amount=700, attempts=1, currency="EUR"),
         # 3 declines (2 insufficient funds, 1 fraudulent) and a declined replay.
-        _total(
-            outcome=Outcome.DECLINED,
-            decline_code="insufficient_funds",
-            count=2,
-            attempts=2,
-            latency_bucket=fast,
-        ),
-        _total(
-            outcome=Outcome.DECLINED,
-            decline_code="fraudulent",
-            count=1,
-            attempts=1,
-            latency_bucket=fast,
-        ),
+        _total(outcome=Outcome.DECLINED, decline_code="insufficient_funds", count=2, attempts=2),
+        _total(outcome=Outcome.DECLINED, decline_code="fraudulent", count=1, attempts=1),
         _total(outcome=Outcome.DECLINED, decline_code="fraudulent", count=1, replays=1),
         # 3 refunds, one of them replayed; a failed one.
-        _total(operation="refund_payment", count=2, attempts=2, latency_bucket=fast, amount=50),
+        _total(operation="refund_payment", count=2, attempts=2, amount=50),
         _total(operation="refund_payment", count=1, replays=1),
-        _total(
-            operation="refund_payment",
-            outcome=Outcome.FAILED,
-            count=1,
-            attempts=1,
-            latency_bucket=slow,
-        ),
+        _total(operation="refund_payment", outcome=Outcome.FAILED, count=1, attempts=1),
         _total(
             kind=ActivityKind.WEBHOOK,
             operation="payment.succeeded",
@@ -289,12 +272,21 @@ def test_summarize_by_hand() -> None:
             count=1,
         ),
     ]
-    metrics = summarize(totals)
-    assert [(v.bucket_start, v.currency, v.count, v.amount) for v in metrics.volume] == [
-        (HOUR, "EUR", 1, 700),
-        (HOUR, "USD", 9, 9000),
-        (NEXT, "USD", 1, 500),
+    # Creates that reached the provider: 13 at 10 ms, 1 at 200 ms; refunds: 2 and 1.
+    latencies = [
+        LatencyTotal(provider="acme", operation="create_payment", latency_bucket=b, count=n)
+        for b, n in ((fast, 13), (slow, 1))
+    ] + [
+        LatencyTotal(provider="acme", operation="refund_payment", latency_bucket=b, count=n)
+        for b, n in ((fast, 2), (slow, 1))
     ]
+    volume = [
+        VolumePoint(bucket_start=HOUR, provider="acme", currency="EUR", count=1, amount=700),
+        VolumePoint(bucket_start=HOUR, provider="acme", currency="USD", count=9, amount=9000),
+    ]
+    totals = ActivityTotals(counts=counts, volume=volume, latencies=latencies)
+    metrics = summarize(totals)
+    assert metrics.volume == volume
     assert (metrics.payments_succeeded, metrics.payments_declined) == (11, 3)
     assert metrics.authorization_rate == pytest.approx(11 / 14)
     assert [(d.decline_code, d.count) for d in metrics.declines] == [
@@ -304,7 +296,7 @@ def test_summarize_by_hand() -> None:
     assert metrics.refunds_succeeded == 2
     assert metrics.refund_rate == pytest.approx(2 / 11)
     creates, refunds = metrics.operations
-    # Creates with a latency: 9 + 1 + 1 + 2 + 1 = 14 calls, 13 at 10 ms, 1 at 200 ms.
+    # Creates with a latency: 14 calls, 13 at 10 ms, 1 at 200 ms.
     # p50: rank 7 is in the 10 ms bucket; p95: rank ceil(13.3) = 14 is the 200 ms one.
     assert (creates.operation, creates.count, creates.replays) == ("create_payment", 17, 3)
     assert creates.p50_ms == bucket_upper_ms(fast)
@@ -320,7 +312,7 @@ def test_summarize_by_hand() -> None:
 
 
 def test_summarize_nothing() -> None:
-    metrics = summarize([])
+    metrics = summarize(ActivityTotals(counts=[], volume=[], latencies=[]))
     assert metrics.authorization_rate is None
     assert metrics.refund_rate is None
     assert (metrics.volume, metrics.operations, metrics.webhooks) == ([], [], [])

@@ -116,7 +116,10 @@ def test_store_init_creates_the_tables(tmp_path: Path, capsys: pytest.CaptureFix
         "unipay_payment_terms",
         "unipay_refunds",
         "unipay_activity",
-        "unipay_activity_hourly",
+        "unipay_activity_hour",
+        "unipay_activity_day",
+        "unipay_latency_hour",
+        "unipay_latency_day",
     }
     assert "unipay_idempotency" in capsys.readouterr().out
     assert main(["store", "init", "--url", url]) == 0, "running it again is harmless"

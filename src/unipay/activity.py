@@ -4,9 +4,9 @@ One [`Activity`][unipay.activity.Activity] per finished gateway operation (repla
 declines included) and per webhook delivery, written to the gateway's store by
 [`ActivityRecorder`][unipay.activity_recorder.ActivityRecorder], a plugin built on the public
 observation hooks (``unipay_observe_operation``, ``unipay_observe_delivery``) like
-``unipay.otel``. Stores keep the entries and, beside them, hourly totals
-([`ActivityTotal`][unipay.activity.ActivityTotal]) so that a metrics page reads a few hundred
-rows whatever the log's size.
+``unipay.otel``. Stores keep the entries and, beside them, totals per hour (and, in SQL, per day
+too) and latency histograms ([`ActivityTotals`][unipay.activity.ActivityTotals]), so that a
+metrics page reads a few thousand rows whatever the log's size.
 
 Nothing personal is logged: no e-mail address, payment-method token, metadata value or provider
 message; an error is kept as its type and unipay's own message, which never holds a secret.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -86,20 +85,16 @@ class Activity(BaseModel):
 
 
 class ActivityTotal(BaseModel):
-    """Activities summed over one time bucket and one combination of the grouping fields:
-    what a store's ``activity_totals`` returns."""
+    """Activities summed over a whole window, for one combination of the grouping fields."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
-    bucket_start: datetime
     kind: ActivityKind
     provider: str
     operation: str | None
     currency: str | None
     outcome: Outcome
     decline_code: str | None
-    #: ``latency_bucket(latency_ms)`` of the activities summed here; None when they had none.
-    latency_bucket: int | None
     count: int
     #: Sum of ``amount`` (minor units of ``currency``) over the activities that were not
     #: replays: a replay answers the same payment again, it moves no money twice.
@@ -107,6 +102,70 @@ class ActivityTotal(BaseModel):
     #: Sum of ``attempts``.
     attempts: int
     replays: int
+    #: Provider calls beyond the first, summed over the activities that reached the provider.
+    retries: int
+
+
+class LatencyTotal(BaseModel):
+    """How many of one provider's operations took a latency in one histogram bucket
+    (``latency_bucket``), over a whole window: percentiles are read per window, so the
+    histogram is not split by time bucket (that would multiply the rows a page reads)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    provider: str
+    operation: str
+    latency_bucket: int
+    count: int
+
+
+class VolumePoint(BaseModel):
+    """Payments that succeeded in one time bucket, for one provider and currency: the
+    ``create_payment`` calls that succeeded, replays left out."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    bucket_start: datetime
+    provider: str
+    currency: str | None
+    count: int
+    #: Minor units of ``currency``.
+    amount: int
+
+
+class ActivityTotals(BaseModel):
+    """What a store's ``activity_totals`` returns for a window: the totals over the whole
+    window, and only the volume split into time buckets. A store sums in its own engine
+    (SQL: three GROUP BYs) and returns a few hundred rows, whatever the log's size and the
+    number of buckets: splitting every combination by bucket would return thousands."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    #: Per kind, provider, operation, currency, outcome and decline code.
+    counts: list[ActivityTotal]
+    #: Per bucket, provider and currency, oldest first.
+    volume: list[VolumePoint]
+    latencies: list[LatencyTotal]
+
+
+#: What one entry adds to its totals, in the order of ``contribution``'s tuple.
+SUMS = ("entries", "amount", "attempts", "replays", "retries")
+
+
+def latency_key(entry: Activity) -> tuple[str, str, int] | None:
+    """Where ``entry`` counts in the latency histograms (provider, operation, bucket), or None
+    when it spent no time at the provider (a replay, a delivery)."""
+    bucket = latency_bucket(entry.latency_ms)
+    if bucket is None:
+        return None
+    return entry.provider, entry.operation or UNKNOWN_OPERATION, bucket
+
+
+def contribution(entry: Activity) -> tuple[int, int, int, int, int]:
+    """What ``entry`` adds to its totals (``SUMS``): every store sums with this."""
+    retries = max(entry.attempts - 1, 0) if entry.latency_ms is not None else 0
+    money = 0 if entry.replayed else entry.amount or 0
+    return 1, money, entry.attempts, int(entry.replayed), retries
 
 
 #: Latency histogram buckets grow by 2**(1/4) (19 %): a percentile read from them is within
@@ -137,19 +196,13 @@ def hour_of(at: datetime) -> datetime:
 
 CREATE = "create_payment"
 REFUND = "refund_payment"
+#: What an operation without a name is counted as.
+UNKNOWN_OPERATION = "unknown"
 
 
-class VolumePoint(BaseModel):
-    """Payments that succeeded in one bucket, for one provider and currency."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    bucket_start: datetime
-    provider: str
-    currency: str | None
-    count: int
-    #: Minor units of ``currency``.
-    amount: int
+def is_paid(operation: str | None, outcome: Outcome) -> bool:
+    """Whether an operation's totals are payments that succeeded: the volume's."""
+    return operation == CREATE and outcome is Outcome.SUCCEEDED
 
 
 class DeclineCount(BaseModel):
@@ -206,42 +259,35 @@ class Metrics(BaseModel):
     webhooks: list[WebhookCount]
 
 
-def summarize(totals: Sequence[ActivityTotal]) -> Metrics:
+def summarize(totals: ActivityTotals) -> Metrics:
     """Metrics from a store's ``activity_totals`` (any store, any bucket size)."""
-    volume: dict[tuple[datetime, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
     succeeded = declined = refunds = 0
     declines: dict[str | None, int] = defaultdict(int)
     ops: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     latencies: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for latency in totals.latencies:
+        latencies[(latency.provider, latency.operation)][latency.latency_bucket] += latency.count
     webhooks: dict[tuple[str, Outcome], int] = defaultdict(int)
-    for total in totals:
+    for total in totals.counts:
         if total.kind is ActivityKind.WEBHOOK:
             webhooks[(total.provider, total.outcome)] += total.count
             continue
         fresh = total.count - total.replays
-        operation = total.operation or "unknown"
+        operation = total.operation or UNKNOWN_OPERATION
         if total.outcome is Outcome.DECLINED:
             declines[total.decline_code] += fresh
-        if operation == CREATE and total.outcome is Outcome.SUCCEEDED:
+        if is_paid(operation, total.outcome):
             succeeded += fresh
-            point = volume[(total.bucket_start, total.provider, total.currency)]
-            point[0] += fresh
-            point[1] += total.amount
         elif operation == CREATE and total.outcome is Outcome.DECLINED:
             declined += fresh
         elif operation == REFUND and total.outcome is Outcome.SUCCEEDED:
             refunds += fresh
         stats = ops[(total.provider, operation)]
         stats[0] += total.count
+        stats[1] += total.retries
         stats[2] += total.replays
-        if total.latency_bucket is not None:  # every call among them reached the provider
-            stats[1] += total.attempts - total.count
-            latencies[(total.provider, operation)][total.latency_bucket] += total.count
     return Metrics(
-        volume=[
-            VolumePoint(bucket_start=b, provider=p, currency=c, count=n, amount=a)
-            for (b, p, c), (n, a) in sorted(volume.items(), key=lambda i: _sortable(i[0]))
-        ],
+        volume=totals.volume,
         payments_succeeded=succeeded,
         payments_declined=declined,
         authorization_rate=_ratio(succeeded, succeeded + declined),
@@ -269,10 +315,6 @@ def summarize(totals: Sequence[ActivityTotal]) -> Metrics:
             for (provider, outcome), count in sorted(webhooks.items())
         ],
     )
-
-
-def _sortable(key: tuple[datetime, str, str | None]) -> tuple[datetime, str, str]:
-    return key[0], key[1], key[2] or ""
 
 
 def _ratio(part: int, whole: int) -> float | None:

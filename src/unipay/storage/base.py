@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
+from unipay.activity import Activity, ActivityKind, ActivityTotals, Outcome
 from unipay.models import Payment, Refund
 
 #: The most a list call returns at once (Stripe's limit too).
@@ -185,7 +185,7 @@ class Store(ABC):
     # records activity only when built with ``record_activity=True``.
 
     def record_activity(self, entries: Sequence[Activity]) -> None:
-        """Append ``entries`` to the activity log and add them to the hourly totals, all in one
+        """Append ``entries`` to the activity log and add them to its totals, all in one
         transaction (the totals never disagree with the log they sum)."""
         raise NotImplementedError(
             f"{type(self).__name__} cannot record activity; implement Store.record_activity "
@@ -213,11 +213,12 @@ class Store(ABC):
 
     def activity_totals(
         self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
-    ) -> list[ActivityTotal]:
-        """The hourly totals of the hours in ``[since, until)``, summed into buckets of
-        ``bucket_seconds`` (a multiple of 3600) counted from the Unix epoch, one row per
-        bucket and grouping fields. Reads the totals only, never the log, so it costs the
-        same whatever the log's size; ``unipay.activity.summarize`` makes metrics of it."""
+    ) -> ActivityTotals:
+        """The totals of the hours in ``[since, until)``: counts summed into buckets of
+        ``bucket_seconds`` (a multiple of 3600) counted from the Unix epoch, one per bucket and
+        grouping fields, and the latency histogram of the whole window. Reads totals only,
+        never the log, so it costs the same whatever the log's size;
+        ``unipay.activity.summarize`` makes metrics of it."""
         raise NotImplementedError(
             f"{type(self).__name__} cannot sum activity; implement Store.activity_totals "
             "(MemoryStore, SQLStore and SplitStore do)"

@@ -9,8 +9,22 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome, hour_of, latency_bucket
+from unipay.activity import (
+    SUMS,
+    Activity,
+    ActivityKind,
+    ActivityTotal,
+    ActivityTotals,
+    LatencyTotal,
+    Outcome,
+    VolumePoint,
+    contribution,
+    hour_of,
+    is_paid,
+    latency_key,
+)
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, KeyRecord, Store
 from unipay.storage.progress import (
@@ -32,10 +46,10 @@ class _Record:
 
 
 #: What hourly totals are grouped by: hour, kind, provider, operation, currency, outcome,
-#: decline code, latency bucket.
-_TotalKey = tuple[
-    datetime, ActivityKind, str, str | None, str | None, Outcome, str | None, int | None
-]
+#: decline code.
+_TotalKey = tuple[datetime, ActivityKind, str, str | None, str | None, Outcome, str | None]
+#: What hourly latency histograms are grouped by: hour, provider, operation, latency bucket.
+_LatencyKey = tuple[datetime, str, str, int]
 
 
 class MemoryStore(Store):
@@ -96,10 +110,11 @@ class MemoryStore(Store):
         #: later when it comes up and its group was saved since (so a save costs a dict write).
         self._kept_until: dict[str, float] = {}
         self._payment_expiry: list[tuple[float, str]] = []
-        #: The activity log in insertion order, and its hourly totals (count, amount, attempts,
-        #: replays).
+        #: The activity log in insertion order, its hourly totals (``unipay.activity.SUMS``)
+        #: and its hourly latency histograms.
         self._activity: dict[str, Activity] = {}
         self._totals: dict[_TotalKey, list[int]] = {}
+        self._latencies: dict[_LatencyKey, int] = {}
         #: (at, id) of every entry, oldest first: a purge pops what it removes, never scanning
         #: the entries it keeps.
         self._activity_order: list[tuple[datetime, str]] = []
@@ -269,11 +284,14 @@ class MemoryStore(Store):
                 if entry.id not in self._activity:
                     heapq.heappush(self._activity_order, (entry.at, entry.id))
                 self._activity[entry.id] = entry
-                totals = self._totals.setdefault(_total_key(entry), [0, 0, 0, 0])
-                totals[0] += 1
-                totals[1] += 0 if entry.replayed else entry.amount or 0
-                totals[2] += entry.attempts
-                totals[3] += entry.replayed
+                hour = hour_of(entry.at)
+                totals = self._totals.setdefault(_total_key(hour, entry), [0] * len(SUMS))
+                for index, value in enumerate(contribution(entry)):
+                    totals[index] += value
+                latency = latency_key(entry)
+                if latency is not None:
+                    key = (hour, *latency)
+                    self._latencies[key] = self._latencies.get(key, 0) + 1
 
     def list_activity(
         self,
@@ -303,20 +321,41 @@ class MemoryStore(Store):
 
     def activity_totals(
         self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
-    ) -> list[ActivityTotal]:
+    ) -> ActivityTotals:
         check_bucket(bucket_seconds)
         start, end = since.timestamp(), until.timestamp()
-        summed: dict[_TotalKey, list[int]] = {}
+        summed: dict[tuple[object, ...], list[int]] = {}
+        volume: dict[tuple[datetime, str, str | None], list[int]] = {}
+        histogram: dict[tuple[str, str, int], int] = {}  # (provider, operation, bucket)
         with self._lock:
             for key, values in self._totals.items():
-                hour = key[0].timestamp()
+                at, kind, provider, operation, currency, outcome, _ = key
+                hour = at.timestamp()
                 if not start <= hour < end:
                     continue
-                bucket = datetime.fromtimestamp(hour - hour % bucket_seconds, UTC)
-                into = summed.setdefault((bucket, *key[1:]), [0, 0, 0, 0])
+                into = summed.setdefault(key[1:], [0] * len(SUMS))
                 for index, value in enumerate(values):
                     into[index] += value
-        return [_total(key, values) for key, values in sorted(summed.items(), key=_order)]
+                if kind is ActivityKind.OPERATION and is_paid(operation, outcome):
+                    bucket = datetime.fromtimestamp(hour - hour % bucket_seconds, UTC)
+                    point = volume.setdefault((bucket, provider, currency), [0, 0])
+                    point[0] += values[0] - values[3]  # replays moved no money
+                    point[1] += values[1]
+            for (at, provider, operation, latency), count in self._latencies.items():
+                if start <= at.timestamp() < end:
+                    where = (provider, operation, latency)
+                    histogram[where] = histogram.get(where, 0) + count
+        return ActivityTotals(
+            counts=[_total(key, values) for key, values in sorted(summed.items(), key=_order)],
+            volume=[
+                VolumePoint(bucket_start=b, provider=p, currency=c, count=n, amount=a)
+                for (b, p, c), (n, a) in sorted(volume.items(), key=_order)
+            ],
+            latencies=[
+                LatencyTotal(provider=p, operation=o, latency_bucket=b, count=n)
+                for (p, o, b), n in sorted(histogram.items())
+            ],
+        )
 
     def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:
         """Pops the old entries from a heap by time: the cost is in what goes, not in the log's
@@ -329,6 +368,8 @@ class MemoryStore(Store):
                     hour = hour_of(older_than)
                     for key in [key for key in self._totals if key[0] < hour]:
                         del self._totals[key]
+                    for old_key in [k for k in self._latencies if k[0] < hour]:
+                        del self._latencies[old_key]
             purged += len(old)
             if len(old) < batch_size:
                 return purged
@@ -462,38 +503,36 @@ def check_bucket(bucket_seconds: int) -> None:
         )
 
 
-def _total_key(entry: Activity) -> _TotalKey:
+def _total_key(hour: datetime, entry: Activity) -> _TotalKey:
     return (
-        hour_of(entry.at),
+        hour,
         entry.kind,
         entry.provider,
         entry.operation,
         entry.currency,
         entry.outcome,
         entry.decline_code,
-        latency_bucket(entry.latency_ms),
     )
 
 
-def _order(item: tuple[_TotalKey, list[int]]) -> tuple[object, ...]:
-    """Totals in bucket order, None sorting first within each field."""
+def _order(item: tuple[tuple[Any, ...], object]) -> tuple[object, ...]:
+    """Totals in key order, None sorting first within each field."""
     return tuple((value is not None, value if value is not None else 0) for value in item[0])
 
 
-def _total(key: _TotalKey, values: list[int]) -> ActivityTotal:
-    bucket, kind, provider, operation, currency, outcome, code, latency = key
-    count, amount, attempts, replays = values
+def _total(key: tuple[Any, ...], values: list[int]) -> ActivityTotal:
+    kind, provider, operation, currency, outcome, code = key
+    count, amount, attempts, replays, retries = values
     return ActivityTotal(
-        bucket_start=bucket,
         kind=kind,
         provider=provider,
         operation=operation,
         currency=currency,
         outcome=outcome,
         decline_code=code,
-        latency_bucket=latency,
         count=count,
         amount=amount,
         attempts=attempts,
         replays=replays,
+        retries=retries,
     )

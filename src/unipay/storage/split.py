@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from unipay._flow import acall
-from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
+from unipay.activity import Activity, ActivityKind, ActivityTotals, Outcome
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, KeyRecord, Store
 
@@ -87,7 +87,7 @@ class RecordStore(Protocol):
 
     def activity_totals(
         self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
-    ) -> list[ActivityTotal]: ...
+    ) -> ActivityTotals: ...
 
     def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int: ...
 
@@ -223,7 +223,7 @@ class SplitStore(Store):
 
     def activity_totals(
         self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
-    ) -> list[ActivityTotal]:
+    ) -> ActivityTotals:
         return self.records.activity_totals(since=since, until=until, bucket_seconds=bucket_seconds)
 
     def purge_activity(self, *, older_than: datetime, batch_size: int = 1000) -> int:

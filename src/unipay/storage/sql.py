@@ -53,7 +53,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
-from unipay.activity import Activity, ActivityKind, ActivityTotal, Outcome
+from unipay.activity import Activity, ActivityKind, ActivityTotals, Outcome
 from unipay.errors import InvalidRequest, StoreUnavailable
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, ClaimState, KeyRecord, Store
@@ -435,8 +435,9 @@ class SQLStore(Store):
 
     def activity_totals(
         self, *, since: datetime, until: datetime, bucket_seconds: int = 3600
-    ) -> list[ActivityTotal]:
-        """A GROUP BY over the hourly totals of the window: the log is never read."""
+    ) -> ActivityTotals:
+        """Two GROUP BYs over the totals of the window, whole days from the day tables: the
+        log is never read."""
         check_bucket(bucket_seconds)
         return self._transact(lambda c: self._activity.totals(c, since, until, bucket_seconds))
 

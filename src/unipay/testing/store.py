@@ -560,9 +560,11 @@ class StoreConformance:
         assert store.list_activity(provider=provider, kind=ActivityKind.WEBHOOK) == []
         assert store.list_activity(before="act_unknown") == []
 
-    def test_activity_totals_sum_hours_into_buckets(self, store: Store) -> None:
-        """Entries either side of an hour boundary: two hourly rows, one row per day bucket;
-        replays add to the count and not to the amount; a window reads whole hours."""
+    def test_activity_totals_sum_a_window_and_its_volume_per_bucket(self, store: Store) -> None:
+        """Entries either side of an hour boundary: one total per combination for the whole
+        window; the volume split per hour or per day; replays add to the count and not to the
+        amount or the volume; retries count the calls beyond the first; latencies form one
+        histogram for the window; a window reads whole hours."""
         provider = "conformance" + uuid.uuid4().hex[:8]
         day = datetime(2026, 3, 2, tzinfo=UTC)
         before_ten, after_ten = day + timedelta(hours=9, minutes=59), day + timedelta(hours=10)
@@ -571,46 +573,86 @@ class StoreConformance:
                 _activity(provider, before_ten, amount=100, attempts=1, latency_ms=10.0),
                 _activity(provider, after_ten, amount=200, attempts=2, latency_ms=10.0),
                 _activity(provider, after_ten, amount=200, replayed=True),
-                _activity(provider, after_ten, outcome=Outcome.DECLINED, decline_code="fraud"),
-                _activity(provider, day + timedelta(days=1), amount=999),  # outside
+                _activity(
+                    provider,
+                    after_ten,
+                    outcome=Outcome.DECLINED,
+                    decline_code="fraud",
+                    attempts=1,
+                    latency_ms=200.0,
+                ),
+                _activity(provider, day + timedelta(days=1), amount=999, latency_ms=1.0),
             ]
         )
-        hourly = [
-            t
-            for t in store.activity_totals(since=day, until=day + timedelta(days=1))
-            if t.provider == provider
-        ]
-        by_hour = {
-            (t.bucket_start.hour, t.outcome, t.latency_bucket): (t.count, t.amount, t.attempts)
-            for t in hourly
-        }
-        bucket = latency_bucket(10.0)
-        assert by_hour == {
-            (9, Outcome.SUCCEEDED, bucket): (1, 100, 1),
-            (10, Outcome.SUCCEEDED, bucket): (1, 200, 2),
-            (10, Outcome.SUCCEEDED, None): (1, 0, 0),
-            (10, Outcome.DECLINED, None): (1, 0, 0),
-        }
-        assert sorted(t.replays for t in hourly) == [0, 0, 0, 1]
-        assert {t.decline_code for t in hourly} == {None, "fraud"}
-        daily = [
-            t
-            for t in store.activity_totals(
-                since=day, until=day + timedelta(days=1), bucket_seconds=86_400
+        fast, slow = latency_bucket(10.0), latency_bucket(200.0)
+        hour = timedelta(hours=1)
+        for bucket_seconds, volume in (
+            (3600, [(day + 9 * hour, 1, 100), (day + 10 * hour, 1, 200)]),
+            (86_400, [(day, 2, 300)]),
+        ):
+            totals = store.activity_totals(
+                since=day, until=day + timedelta(days=1), bucket_seconds=bucket_seconds
             )
-            if t.provider == provider
-        ]
-        succeeded = [
-            t for t in daily if t.outcome is Outcome.SUCCEEDED and t.latency_bucket is not None
-        ]
-        assert [(t.bucket_start, t.count, t.amount, t.attempts) for t in succeeded] == [
-            (day, 2, 300, 3)
-        ]
+            assert {
+                (t.outcome, t.decline_code): (t.count, t.amount, t.attempts, t.replays, t.retries)
+                for t in totals.counts
+                if t.provider == provider
+            } == {
+                (Outcome.SUCCEEDED, None): (3, 300, 3, 1, 1),
+                (Outcome.DECLINED, "fraud"): (1, 0, 1, 0, 0),
+            }
+            assert [
+                (p.bucket_start, p.count, p.amount, p.currency)
+                for p in totals.volume
+                if p.provider == provider
+            ] == [(*point, "USD") for point in volume]
+            assert [
+                (t.operation, t.latency_bucket, t.count)
+                for t in totals.latencies
+                if t.provider == provider
+            ] == [("create_payment", fast, 2), ("create_payment", slow, 1)]
         # A window starting mid-hour reads the hours that start in it.
         late = store.activity_totals(
-            since=day + timedelta(hours=9, minutes=30), until=day + timedelta(hours=11)
+            since=day + timedelta(hours=9, minutes=30), until=day + 11 * hour
         )
-        assert {t.bucket_start.hour for t in late if t.provider == provider} == {10}
+        assert {t.outcome: (t.count, t.amount) for t in late.counts if t.provider == provider} == {
+            Outcome.SUCCEEDED: (2, 200),
+            Outcome.DECLINED: (1, 0),
+        }
+        assert [p.bucket_start for p in late.volume if p.provider == provider] == [day + 10 * hour]
+        assert [t.count for t in late.latencies if t.provider == provider] == [1, 1]
+
+    def test_activity_totals_over_days_read_edge_hours(self, store: Store) -> None:
+        """Day buckets over a window that starts and ends mid-day: the partial days count
+        only their hours inside the window (a SQL store reads whole days from its day tables
+        and the edges from its hour tables)."""
+        provider = "conformance" + uuid.uuid4().hex[:8]
+        day = datetime(2026, 3, 4, tzinfo=UTC)
+        moments = {
+            "before the window": day + timedelta(hours=9, minutes=59),
+            "first hour": day + timedelta(hours=10),
+            "whole day": day + timedelta(days=1, hours=12),
+            "last hour": day + timedelta(days=2, minutes=30),
+            "after the window": day + timedelta(days=2, hours=1),
+        }
+        store.record_activity(
+            [
+                _activity(provider, at, amount=amount, attempts=1, latency_ms=5.0)
+                for amount, at in enumerate(moments.values(), start=1)
+            ]
+        )
+        totals = store.activity_totals(
+            since=day + timedelta(hours=9, minutes=30),
+            until=day + timedelta(days=2, hours=1),
+            bucket_seconds=86_400,
+        )
+        assert [(p.bucket_start, p.amount) for p in totals.volume if p.provider == provider] == [
+            (day, 2),
+            (day + timedelta(days=1), 3),
+            (day + timedelta(days=2), 4),
+        ]
+        assert [(t.count, t.amount) for t in totals.counts if t.provider == provider] == [(3, 9)]
+        assert [t.count for t in totals.latencies if t.provider == provider] == [3]
 
     def test_purge_activity_deletes_old_entries_and_their_hours(self, store: Store) -> None:
         provider = "conformance" + uuid.uuid4().hex[:8]
@@ -620,11 +662,8 @@ class StoreConformance:
         store.record_activity(old + kept)
         assert store.purge_activity(older_than=day + timedelta(hours=1), batch_size=2) == 5
         assert store.list_activity(provider=provider) == kept
-        remaining = [
-            t.bucket_start
-            for t in store.activity_totals(since=day, until=day + timedelta(days=1))
-            if t.provider == provider
-        ]
+        totals = store.activity_totals(since=day, until=day + timedelta(days=1))
+        remaining = [p.bucket_start for p in totals.volume if p.provider == provider]
         assert remaining == [day + timedelta(hours=2)]
         assert store.purge_activity(older_than=day + timedelta(hours=1)) == 0
 

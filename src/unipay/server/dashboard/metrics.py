@@ -1,4 +1,4 @@
-"""The metrics page: the store's hourly activity totals over a window, summarized
+"""The metrics page: the store's activity totals over a window, summarized
 (``unipay.activity.summarize``) and drawn as charts.
 
 It reads the totals, never the log, so it costs the same at a million payments as at ten.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.responses import Response
 
 from unipay._flow import acall
-from unipay.activity import ActivityTotal, Metrics, hour_of, summarize
+from unipay.activity import ActivityTotals, Metrics, hour_of, summarize
 from unipay.server.dashboard.charts import Chart, Series, bar_chart, column_chart
 from unipay.server.dashboard.render import Visit, _money, _ms, flush_recorder, problem_page
 
@@ -173,7 +173,7 @@ async def metrics_page(visit: Visit) -> Response:
     since, until = window.span(datetime.now(UTC))
     await flush_recorder(visit)
     try:
-        totals: list[ActivityTotal] = await acall(
+        totals: ActivityTotals = await acall(
             visit.gateway.store.activity_totals,
             since=since,
             until=until,

@@ -20,6 +20,7 @@ from unipay.models import Payment, PaymentStatus, split_id
 from unipay.money import normalize_currency
 from unipay.server.dashboard.actions import allowed_actions
 from unipay.server.dashboard.render import PAGE_SIZE, Visit, flush_recorder, problem_page
+from unipay.storage.base import Store
 
 #: ``?done=`` values the payment page announces (after an action's redirect).
 NOTICES = {
@@ -196,6 +197,11 @@ async def webhooks(visit: Visit) -> Response:
     )
 
 
+def _settled(store: Store, keys: list[str]) -> set[str]:
+    """The keys among ``keys`` that ``unipay reconcile`` has already resolved."""
+    return {key for key in keys if store.get_result(RESOLVED_SCOPE, key) is not None}
+
+
 async def idempotency(visit: Visit) -> Response:
     store = visit.gateway.store
     try:
@@ -205,14 +211,13 @@ async def idempotency(visit: Visit) -> Response:
     unknown = await _activity(
         visit, kind=ActivityKind.OPERATION, outcome=Outcome.UNKNOWN, limit=100
     )
-    waiting: list[Activity] = []
-    seen: set[str] = set()
+    latest: dict[str, Activity] = {}
     for entry in unknown or []:
-        if entry.key is None or entry.key in seen:
-            continue
-        seen.add(entry.key)
-        if await acall(store.get_result, RESOLVED_SCOPE, entry.key) is None:
-            waiting.append(entry)
+        if entry.key is not None:
+            latest.setdefault(entry.key, entry)
+    # One trip to the store's thread for all the keys, not one per key.
+    settled = await acall(_settled, store, list(latest))
+    waiting = [entry for key, entry in latest.items() if key not in settled]
     return visit.render(
         "idempotency.html",
         keys=keys,
