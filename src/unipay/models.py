@@ -208,6 +208,8 @@ def _check_structured_method(method: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    if not metadata:  # most calls: nothing to check or sort (pydantic made this dict anew)
+        return metadata
     if len(metadata) > METADATA_MAX_KEYS:
         raise ValueError(f"at most {METADATA_MAX_KEYS} keys, got {len(metadata)}")
     # Every key is checked before any message names one: a key may be a card number.
@@ -611,8 +613,12 @@ def parse_request(model: type[RequestT], data: Mapping[str, Any]) -> RequestT:
     """
     try:
         # A dict is validated as given (pydantic never changes its input); another mapping is
-        # copied into one first.
-        return model.model_validate(data if type(data) is dict else dict(data))
+        # copied into one first. The validator is called directly: model_validate only adds
+        # keyword handling, 0.3 of a create's 2.8 us of validation.
+        validated: RequestT = model.__pydantic_validator__.validate_python(
+            data if type(data) is dict else dict(data)
+        )
+        return validated
     except ValidationError as exc:
         problems = exc.errors(include_input=False, include_url=False)
         first = problems[0]
