@@ -28,9 +28,10 @@ bare query, and under 100 ms.
 
 Data: 1,000,000 payments (100,000 with ``--quick``) over the last 30 days, four providers,
 every status, four currencies, and their activity log (about 2.4 entries per payment) with its
-totals (per hour and per day), written by ``benchmarks/_dashboard_data.py`` into tables prefixed ``bench_dash_``
-(``bench_dash_quick_``) and kept for the next run. The database: ``UNIPAY_BENCH_POSTGRES_URL``,
-else ``UNIPAY_TEST_POSTGRES_URL``, else the test server at 127.0.0.1:5432.
+totals (per hour and per day), written by ``benchmarks/_dashboard_data.py`` into tables
+prefixed ``bench_dash_`` (``bench_dash_quick_``) and kept for the next run. The database:
+``UNIPAY_BENCH_POSTGRES_URL``, else ``UNIPAY_TEST_POSTGRES_URL``, else the test server at
+127.0.0.1:5432.
 
     .venv/bin/python -m benchmarks --only dashboard [--quick]
 """

@@ -14,9 +14,9 @@ entries, so a metrics window reads them and never the log:
 Measured at a million payments over 30 days (``python -m benchmarks --only dashboard``): one
 table grouped by hour and latency bucket held 277,000 rows and its 30-day GROUP BY took 592 ms;
 the day tables hold 6,500 and 7,100 rows and a 30-day window's three GROUP BYs (the counts over
-the window, the volume per day, the latency histogram) take 8 to 16 ms and return 775 rows. A window reads whole days from the day tables and the
-hours at its edges from the hour tables. Key columns cannot be NULL (they form the primary
-key), so an absent text is stored as ``''``.
+the window, the volume per day, the latency histogram) take 8 to 16 ms and return 775 rows. A
+window reads whole days from the day tables and the hours at its edges from the hour tables.
+Key columns cannot be NULL (they form the primary key), so an absent text is stored as ``''``.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ class ActivityTables:
             .order_by(*where)
         )
         return ActivityTotals(
-            counts=[_total(row._mapping) for row in connection.execute(count_query)],
+            counts=[_total(*row) for row in connection.execute(count_query)],
             volume=[
                 VolumePoint(
                     bucket_start=datetime.fromtimestamp(row.bucket, UTC),
@@ -370,17 +370,27 @@ def _entry(row: Any) -> Activity:
     return Activity.model_validate(values)
 
 
-def _total(row: Any) -> ActivityTotal:
+def _total(
+    kind: str,
+    provider: str,
+    operation: str,
+    currency: str,
+    outcome: str,
+    decline_code: str,
+    *sums: int,
+) -> ActivityTotal:
+    """A row of the counts query: the groups, then ``SUMS`` in order."""
+    count, amount, attempts, replays, retries = (int(value) for value in sums)
     return ActivityTotal(
-        kind=ActivityKind(row["kind"]),
-        provider=row["provider"],
-        operation=row["operation"] or None,
-        currency=row["currency"] or None,
-        outcome=Outcome(row["outcome"]),
-        decline_code=row["decline_code"] or None,
-        count=int(row["entries"]),
-        amount=int(row["amount"]),
-        attempts=int(row["attempts"]),
-        replays=int(row["replays"]),
-        retries=int(row["retries"]),
+        kind=ActivityKind(kind),
+        provider=provider,
+        operation=operation or None,
+        currency=currency or None,
+        outcome=Outcome(outcome),
+        decline_code=decline_code or None,
+        count=count,
+        amount=amount,
+        attempts=attempts,
+        replays=replays,
+        retries=retries,
     )
