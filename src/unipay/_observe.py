@@ -66,11 +66,14 @@ class _Around:
                 logger.exception("a unipay observer failed to end")
 
 
-def _each(observers: Sequence[Any], method: str, *args: Any) -> list[Any]:
+def _each(observers: Sequence[Any], method: str, *args: Any, optional: bool = False) -> list[Any]:
+    """Call ``method`` on every observer; an ``optional`` one only on those that have it."""
     made = []
     for observer in observers:
         try:
-            made.append(getattr(observer, method)(*args))
+            bound = getattr(observer, method, None) if optional else getattr(observer, method)
+            if bound is not None:
+                made.append(bound(*args))
         except Exception:
             logger.exception("a unipay observer's %s failed", method)
     return made
@@ -115,6 +118,9 @@ class Observers:
         self, result: Payment | Refund | None, error: BaseException | None, replayed: bool = False
     ) -> None:
         _each(self._observers, "finished", result, error, replayed)
+
+    def event_finished(self, event: WebhookEvent, outcome: str) -> None:
+        _each(self._observers, "event_finished", event, outcome, optional=True)
 
     def delivered(self, outcome: str | None, error: BaseException | None) -> None:
         _each(self._observers, "finished", outcome, error)

@@ -276,15 +276,22 @@ class _Delivery:
     """One webhook delivery: an entry per event it carried (one, unless the provider batches),
     or a single one when it was refused before any was read."""
 
-    __slots__ = ("events", "provider", "recorder")
+    __slots__ = ("events", "outcomes", "provider", "recorder")
 
     def __init__(self, recorder: ActivityRecorder, provider: str) -> None:
         self.recorder = recorder
         self.provider = provider
         self.events: list[WebhookEvent] = []
+        #: Each event's own outcome, by its place in ``events``, once it ended without error.
+        self.outcomes: dict[int, Outcome] = {}
 
     def verified(self, event: WebhookEvent) -> None:
         self.events.append(event)
+
+    def event_finished(self, event: WebhookEvent, outcome: str) -> None:
+        for place, seen in enumerate(self.events):
+            if seen is event:
+                self.outcomes[place] = Outcome(outcome)
 
     def store(self, call: StoreCall) -> Any:
         return _NOTHING
@@ -310,15 +317,18 @@ class _Delivery:
             if isinstance(error, WebhookVerificationError):
                 fields["error_message"] = error.message
         events: list[WebhookEvent | None] = [*self.events] or [None]
-        for event in events:
+        for place, event in enumerate(events):
+            # An event that ended on its own keeps its outcome; the others (the one whose
+            # handler failed, those a failure stopped) take the delivery's.
+            own = self.outcomes.get(place)
             self.recorder.add(
                 Activity(
                     id=new_activity_id(),
                     at=_now(),
                     kind=ActivityKind.WEBHOOK,
                     provider=self.provider,
-                    outcome=result,
-                    **fields,
+                    outcome=result if own is None else own,
+                    **(fields if own is None else {}),
                     **({} if event is None else _about(event)),
                 )
             )

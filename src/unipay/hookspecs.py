@@ -107,8 +107,14 @@ class DeliveryObserver(Protocol):
         ...
 
     def finished(self, outcome: str | None, error: BaseException | None) -> None:
-        """The delivery ended: ``outcome`` is ``processed``, ``duplicate`` or ``in_progress``;
-        or ``error`` (refused signature, failed handler), with ``outcome`` None."""
+        """The delivery ended: ``outcome`` is ``processed``, ``duplicate`` or ``in_progress``
+        (for a batch: in progress if any event is, processed if any was); or ``error``
+        (refused signature, failed handler), with ``outcome`` None.
+
+        Optional, beside it: ``event_finished(event, outcome)``, called as each event of the
+        delivery ends without an error, with that event's own outcome (the events of a batch
+        may end differently: one processed, one a duplicate). An observer without the method
+        is not asked; the activity log uses it."""
 
 
 @hookspec

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from unipay import AsyncGateway, Gateway, WebhookEvent
+from unipay.activity import ActivityKind
 from unipay.models import (
     CaptureMethod,
     CreatePaymentRequest,
@@ -80,6 +81,47 @@ async def test_each_event_of_a_batch_is_handled_once_and_on_its_own(
         assert seen == ["evt_a", "evt_c", "evt_b"]  # only the failed one ran again
         empty = await client.post("/batching", content="[]")
         assert empty.status_code == 400
+
+
+@pytest.mark.parametrize("kind", [Gateway, AsyncGateway])
+async def test_the_activity_log_keeps_each_events_own_outcome(
+    kind: type[Gateway | AsyncGateway],
+) -> None:
+    """One batch, delivered twice: a failed handler fails its event only, and the redelivery
+    finds two duplicates and one event processed, as the log says event by event."""
+    gateway = kind(providers=[Batching()], load_installed=False, record_activity=True)
+    app = WebhookApp(gateway)
+    broken = {"evt_b"}
+
+    @app.on("payment.succeeded")
+    def handle(event: WebhookEvent) -> None:
+        if event.id in broken:
+            raise RuntimeError("the shop's database is down")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        batch = json.dumps(["evt_a", "evt_b", "evt_c"])
+        assert (await client.post("/batching", content=batch)).status_code == 500
+        broken.clear()
+        assert (await client.post("/batching", content=batch)).status_code == 200
+    recorder = gateway.activity_recorder
+    assert recorder is not None and recorder.flush()
+    logged = [
+        (entry.key, entry.outcome.value, entry.error_type)
+        for entry in reversed(gateway.store.list_activity(kind=ActivityKind.WEBHOOK))
+    ]
+    assert logged == [
+        ("evt_a", "processed", None),
+        ("evt_b", "handler_failed", "DeliveryFailed"),
+        ("evt_c", "processed", None),
+        ("evt_a", "duplicate", None),
+        ("evt_b", "processed", None),
+        ("evt_c", "duplicate", None),
+    ]
+    if isinstance(gateway, AsyncGateway):
+        await gateway.aclose()
+    else:
+        gateway.close()
 
 
 class Partial(Batching):

@@ -211,6 +211,8 @@ def _deliver(
         except HandlerFailed as error:
             failed = failed or error
             continue
+        if obs is not None:
+            obs.event_finished(event, outcome.value)
         done.append((event, outcome))
     if failed is not None:
         if not done:
