@@ -142,7 +142,8 @@ def _runs_inline(effect: Effect) -> TypeGuard[Call]:
     without a coroutine, a task or a thread (the memory store's claim and completion)."""
     if isinstance(effect, Sleep) or effect.afunction is not None:
         return False
-    return _native(effect.function) is None and _does_no_io(effect.function)
+    # The mark first: it settles most effects (a blocking store's, a hook's) on its own.
+    return _does_no_io(effect.function) and _native(effect.function) is None
 
 
 async def _aperform(effect: Effect) -> Any:
