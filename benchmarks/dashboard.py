@@ -92,10 +92,12 @@ class Case:
     name: str
     #: The page's path and query.
     path: str
-    #: The store's tables (or the start of their names) the page's statements read, one
-    #: statement each (to pick them among those captured: the last that reads each, not a
-    #: cursor lookup).
+    #: The store's tables (or the start of their names) the page's statements read: for a
+    #: list page its table, whose last statement is the page's (not the cursor lookup before
+    #: it); for the metrics page the totals tables, every statement of which is the page's.
     tables: tuple[str, ...]
+    #: Keep every statement that reads ``tables`` (the metrics page), not the last of each.
+    every: bool = False
     #: What the page asks of the store, called directly (no thread, no page), or None.
     store_call: Callable[[], object] | None = None
     #: The captured statements and their parameters, filled by ``capture``.
@@ -124,22 +126,27 @@ class Bench:
         return response
 
     def capture(self, case: Case) -> httpx.Response:
-        """Request the page once, keeping for each of the case's tables the last statement the
-        store sent that reads it (the page's own, not a cursor lookup)."""
-        seen: dict[str, tuple[str, Any]] = {}
+        """Request the page once, keeping the statements the store sent for it: every one that
+        reads the case's tables, or (a list page) the last one reading each (the page's own,
+        not the cursor lookup before it)."""
+        seen: list[tuple[str, str, Any]] = []  # (table, statement, parameters)
 
         def keep(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
             if sql.lstrip().upper().startswith("SELECT"):
-                for table in case.tables:
-                    if f"FROM {table}" in sql:
-                        seen[table] = (sql, params)
+                read = [table for table in case.tables if f"FROM {table}" in sql]
+                if read:
+                    seen.append((read[0], sql, params))
 
         event.listen(self.store.engine, "before_cursor_execute", keep)
         try:
             response = self.get(case.path)
         finally:
             event.remove(self.store.engine, "before_cursor_execute", keep)
-        case.statements = [seen[table] for table in case.tables]
+        if case.every:
+            case.statements = [(sql, params) for _, sql, params in seen]
+        else:
+            last = {table: (sql, params) for table, sql, params in seen}
+            case.statements = [last[table] for table in case.tables]
         return response
 
     def page_ms(self, case: Case) -> float:
@@ -233,9 +240,9 @@ def cases(bench: Bench) -> list[Case]:
              "/dashboard/?provider=stripe&status=requires_capture", payments),
         Case("payments, search by e-mail",
              "/dashboard/?search=customer42%40example.com", payments),
-        Case("metrics, 30 days", "/dashboard/metrics?window=30d", totals,
+        Case("metrics, 30 days", "/dashboard/metrics?window=30d", totals, every=True,
              store_call=_metrics(store, "30d")),
-        Case("metrics, 24 hours", "/dashboard/metrics?window=day", totals),
+        Case("metrics, 24 hours", "/dashboard/metrics?window=day", totals, every=True),
     ]  # fmt: skip
     return found
 

@@ -21,6 +21,7 @@ Key columns cannot be NULL (they form the primary key), so an absent text is sto
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -186,6 +187,7 @@ class ActivityTables:
 
         #: In the order every writer updates them (see ``record``).
         self.rollups = [rollup(n, p) for n in ("activity", "latency") for p in (HOUR, DAY)]
+        self._queries: dict[tuple[int, int], tuple[Select[Any], ...]] = {}
 
     def record(self, connection: Connection, entries: Sequence[Activity]) -> None:
         if not entries:
@@ -224,23 +226,60 @@ class ActivityTables:
             query = query.where(
                 log.c.at <= cursor.at, or_(log.c.at < cursor.at, log.c.id < cursor.id)
             )
-        return [_entry(row._mapping) for row in connection.execute(query)]
+        return [_entry(row._mapping) for row in connection.execute(query).all()]
 
     def totals(
         self, connection: Connection, since: datetime, until: datetime, bucket_seconds: int
     ) -> ActivityTotals:
         hours, days = _ranges(since, until, bucket_seconds)
+        count_query, volume_query, latency_query = self._totals_queries(len(hours), len(days))
+        params: dict[str, Any] = {"t_bucket": bucket_seconds}
+        for prefix, ranges in (("t_h", hours), ("t_d", days)):
+            for index, (first, end) in enumerate(ranges):
+                params[f"{prefix}{index}_from"], params[f"{prefix}{index}_to"] = first, end
+        return ActivityTotals(
+            counts=[_total(*row) for row in connection.execute(count_query, params).all()],
+            volume=[
+                VolumePoint(
+                    bucket_start=datetime.fromtimestamp(row.bucket, UTC),
+                    provider=row.provider,
+                    currency=row.currency or None,
+                    count=int(row.entries),
+                    amount=int(row.amount),
+                )
+                for row in connection.execute(volume_query, params).all()
+            ],
+            latencies=[
+                LatencyTotal(
+                    provider=row.provider,
+                    operation=row.operation,
+                    latency_bucket=row.latency_bucket,
+                    count=int(row.entries),
+                )
+                for row in connection.execute(latency_query, params).all()
+            ],
+        )
+
+    def _totals_queries(self, hour_ranges: int, day_ranges: int) -> tuple[Select[Any], ...]:
+        """The counts, volume and latency queries for a window read as ``hour_ranges`` ranges
+        of the hour tables and ``day_ranges`` of the day tables, built once per shape (there
+        are four): building them per call cost a third of the store's own time for a page."""
+        shape = (hour_ranges, day_ranges)
+        built = self._queries.get(shape)
+        if built is not None:
+            return built
         counts_hour, counts_day, latency_hour, latency_day = self.rollups
-        counted = _window(counts_hour, hours, counts_day, days)
+        counted = _window(counts_hour, hour_ranges, counts_day, day_ranges)
         groups = [counted.c[name] for name in _COUNT_GROUPS]
-        count_query = (
+        count_query: Select[Any] = (
             select(*groups, *(func.sum(counted.c[name]).label(name) for name in SUMS))
             .group_by(*groups)
             .order_by(*groups)
         )
-        bucket = (counted.c.start // bucket_seconds * bucket_seconds).label("bucket")
+        size = bindparam("t_bucket", type_=BigInteger)
+        bucket = (counted.c.start // size * size).label("bucket")
         paid = (counted.c.provider, counted.c.currency)
-        volume_query = (
+        volume_query: Select[Any] = (
             select(
                 bucket,
                 *paid,
@@ -255,35 +294,15 @@ class ActivityTables:
             .group_by(bucket, *paid)
             .order_by(bucket, *paid)
         )
-        timed = _window(latency_hour, hours, latency_day, days)
+        timed = _window(latency_hour, hour_ranges, latency_day, day_ranges)
         where = [timed.c[name] for name in _LATENCY_GROUPS]
-        latency_query = (
+        latency_query: Select[Any] = (
             select(*where, func.sum(timed.c.entries).label("entries"))
             .group_by(*where)
             .order_by(*where)
         )
-        return ActivityTotals(
-            counts=[_total(*row) for row in connection.execute(count_query)],
-            volume=[
-                VolumePoint(
-                    bucket_start=datetime.fromtimestamp(row.bucket, UTC),
-                    provider=row.provider,
-                    currency=row.currency or None,
-                    count=int(row.entries),
-                    amount=int(row.amount),
-                )
-                for row in connection.execute(volume_query)
-            ],
-            latencies=[
-                LatencyTotal(
-                    provider=row.provider,
-                    operation=row.operation,
-                    latency_bucket=row.latency_bucket,
-                    count=int(row.entries),
-                )
-                for row in connection.execute(latency_query)
-            ],
-        )
+        built = self._queries[shape] = (count_query, volume_query, latency_query)
+        return built
 
     def purge_batch(self, connection: Connection, older_than: datetime, batch_size: int) -> int:
         log = self.log
@@ -303,34 +322,38 @@ class ActivityTables:
 
 def _ranges(
     since: datetime, until: datetime, bucket_seconds: int
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The ``[start, end)`` ranges of period starts to read from the hour tables and from the
     day tables: whole days from the day tables when a bucket holds whole days, the hours at
     the window's edges (and every hour otherwise) from the hour tables. The totals of
-    ``[since, until)`` are those of the hours that start in it."""
-    first = int(-(-since.timestamp() // HOUR) * HOUR)
-    end = until.timestamp()
+    ``[since, until)`` are those of the hours that start in it. Whole seconds: a period starts
+    on one, so ``start < until`` is ``start < ceil(until)``, and the bounds bind as the
+    column's own type (a float would make PostgreSQL cast the column, not use its index)."""
+    first = -(-math.ceil(since.timestamp()) // HOUR) * HOUR
+    end = math.ceil(until.timestamp())
     if bucket_seconds % DAY == 0:
-        first_day, last_day = -(-first // DAY) * DAY, int(end // DAY * DAY)
+        first_day, last_day = -(-first // DAY) * DAY, end // DAY * DAY
         if first_day < last_day:
-            edges: list[tuple[float, float]] = [(first, first_day), (last_day, end)]
+            edges = [(first, first_day), (last_day, end)]
             return [(a, b) for a, b in edges if a < b], [(first_day, last_day)]
     return [(first, end)], []
 
 
-def _window(
-    hourly: Rollup,
-    hours: list[tuple[float, float]],
-    daily: Rollup,
-    days: list[tuple[float, float]],
-) -> Any:
-    """The rows of both tables whose periods start in the ranges, as one subquery."""
+def _window(hourly: Rollup, hour_ranges: int, daily: Rollup, day_ranges: int) -> Any:
+    """The rows of both tables whose periods start in the ranges (bound as ``t_h<i>_from``,
+    ``t_h<i>_to``, ``t_d<i>_from``...), as one subquery."""
     parts: list[Select[Any]] = []
-    for rollup, ranges in ((hourly, hours), (daily, days)):
+    for rollup, prefix, ranges in ((hourly, "t_h", hour_ranges), (daily, "t_d", day_ranges)):
         if not ranges:
             continue
         start = rollup.table.c.start
-        spans: list[ColumnElement[bool]] = [and_(start >= a, start < b) for a, b in ranges]
+        spans: list[ColumnElement[bool]] = [
+            and_(
+                start >= bindparam(f"{prefix}{i}_from", type_=BigInteger),
+                start < bindparam(f"{prefix}{i}_to", type_=BigInteger),
+            )
+            for i in range(ranges)
+        ]
         columns = [rollup.table.c[name] for name in rollup.columns]
         parts.append(select(*columns).where(or_(*spans)))
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
