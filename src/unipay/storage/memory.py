@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,7 +136,8 @@ class MemoryStore(Store):
                     return Claim(ClaimState.COMPLETED, result=record.result)
                 if now < record.lease_until:
                     return Claim(ClaimState.IN_PROGRESS)
-            token = uuid.uuid4().hex
+            # 32 hex digits from the OS's random source, as uuid4().hex (2.1 us) but 0.5 us.
+            token = os.urandom(16).hex()
             self._records[(scope, key)] = _Record(
                 fingerprint, token, now + lease, now + retention, claimed_at=now
             )
@@ -452,10 +453,11 @@ class MemoryStore(Store):
         self._kept_until[payment_id] = until
 
     def _save_payment(self, payment: Payment, replayable_until: float) -> None:
-        self._keep(payment.id, replayable_until)
-        forward = advance_payment(self._payments.get(payment.id), payment)
+        payment_id = payment.id  # a computed field: built anew on every read
+        self._keep(payment_id, replayable_until)
+        forward = advance_payment(self._payments.get(payment_id), payment)
         if forward is not None:
-            self._payments[payment.id] = forward
+            self._payments[payment_id] = forward
 
     def _save_refund(self, refund: Refund, replayable_until: float) -> None:
         self._keep(refund.payment_id, replayable_until)
