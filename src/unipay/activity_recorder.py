@@ -128,6 +128,13 @@ class ActivityRecorder:
             elif len(self._pending) >= self.batch:
                 self._changed.notify_all()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being written: a flush would return at once. Read under
+        the lock, so never between the writer taking a batch and counting it as written."""
+        with self._changed:
+            return not self._pending and not self._writing
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued entry was written (or dropped); whether that happened within
         ``timeout`` seconds."""

@@ -125,5 +125,6 @@ async def flush_recorder(visit: Visit) -> None:
     """Write what the gateway's activity recorder still holds (it batches in a thread), so a
     page shows the action just taken."""
     recorder = visit.gateway.activity_recorder
-    if recorder is not None:
+    # Most page views follow no action: then the thread hop is all a flush would cost.
+    if recorder is not None and not recorder.idle:
         await anyio.to_thread.run_sync(recorder.flush, FLUSH_SECONDS)
