@@ -289,16 +289,15 @@ class _Delivery:
         self.recorder = recorder
         self.provider = provider
         self.events: list[WebhookEvent] = []
-        #: Each event's own outcome, by its place in ``events``, once it ended without error.
+        #: Each event's own outcome, by ``id(event)`` (``events`` keeps them alive), once it
+        #: ended without error.
         self.outcomes: dict[int, Outcome] = {}
 
     def verified(self, event: WebhookEvent) -> None:
         self.events.append(event)
 
     def event_finished(self, event: WebhookEvent, outcome: str) -> None:
-        for place, seen in enumerate(self.events):
-            if seen is event:
-                self.outcomes[place] = Outcome(outcome)
+        self.outcomes[id(event)] = Outcome(outcome)
 
     def store(self, call: StoreCall) -> Any:
         return _NOTHING
@@ -324,10 +323,10 @@ class _Delivery:
             if isinstance(error, WebhookVerificationError):
                 fields["error_message"] = error.message
         events: list[WebhookEvent | None] = [*self.events] or [None]
-        for place, event in enumerate(events):
+        for event in events:
             # An event that ended on its own keeps its outcome; the others (the one whose
             # handler failed, those a failure stopped) take the delivery's.
-            own = self.outcomes.get(place)
+            own = None if event is None else self.outcomes.get(id(event))
             self.recorder.add(
                 Activity(
                     id=new_activity_id(),

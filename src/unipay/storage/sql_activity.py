@@ -198,10 +198,8 @@ class ActivityTables:
             rollup.add(summed, entries)
             # Tables in one order, rows in key order: two writers incrementing the same rows
             # lock them in the same order, so they wait for each other instead of deadlocking.
-            rows = [
-                {f"r_{name}": value for name, value in zip(rollup.columns, (*k, *v), strict=True)}
-                for k, v in sorted(summed.items())
-            ]
+            bound = [f"r_{name}" for name in rollup.columns]
+            rows = [dict(zip(bound, (*k, *v), strict=True)) for k, v in sorted(summed.items())]
             if rows:
                 connection.execute(rollup.upsert, rows)
 
