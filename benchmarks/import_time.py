@@ -3,9 +3,11 @@
 unipay is built on pydantic, so pydantic's own import is the floor and the fair peer; the ratio
 is what unipay adds on top. Pairs are interleaved (unipay, pydantic, unipay, ...) so that a
 machine that slows down mid-run slows both sides alike, and the median of the per-pair ratios is
-reported with its range. The absolute figure (issue 15's target: under 100 ms) is given as
-detail, and the run also says whether SQLAlchemy was imported (it must not be: ``SQLStore`` is
-loaded on first use).
+reported with its range. The run also says whether SQLAlchemy was imported (it must not be:
+``SQLStore`` is loaded on first use).
+
+The target is issue 15's, "under 100 ms", read as a ratio so that a loaded machine, which slows
+both imports alike, does not move the verdict: :data:`TARGET`.
 
 A third interpreter imports the floor: a module that does only what any pydantic SDK with
 plugins does at import (pydantic's ``BaseModel`` with one deferred model, pluggy, logging, uuid,
@@ -38,6 +40,14 @@ class Model(BaseModel):
     amount: int
 """
 FLOOR_MODULE = "unipay_import_floor"
+
+#: ``import pydantic`` on this machine, quiet (load under 0.5; pydantic 2.14, Python 3.11): 27 ms
+#: (median 27.5 of 15 runs, 2026-11-27). Issue 15's 100 ms is that many times ``import pydantic``:
+#: 100 / 27 = 3.70. (Until then the benchmark held 2.50, from a pydantic import timed at about
+#: 40 ms on a loaded machine: 2.5 times 27 ms is 67 ms, just above the floor of 64 ms that any
+#: pydantic SDK with plugins pays, which would leave unipay's own modules 3 ms.)
+PYDANTIC_QUIET_MS = 27.0
+TARGET = f"<= {100 / PYDANTIC_QUIET_MS:.2f}"
 
 
 def import_us(module: str, path: str | None = None) -> tuple[int, str]:
@@ -87,11 +97,12 @@ def run(quick: bool = False) -> list[Row]:
             "import time",
             "import unipay / import pydantic",
             ratio,
-            target="<= 2.50",
+            target=TARGET,
             detail=(
                 f"median of {pairs} fresh-interpreter pairs, ratios {min(ratios):.2f}-"
                 f"{max(ratios):.2f}; unipay {statistics.median(unipay_ms):.0f} ms "
-                f"({min(unipay_ms):.0f}-{max(unipay_ms):.0f}, target < 100), pydantic "
+                f"({min(unipay_ms):.0f}-{max(unipay_ms):.0f}; the target: under 100 ms at "
+                f"{PYDANTIC_QUIET_MS:.0f} ms of pydantic), pydantic "
                 f"{statistics.median(pydantic_ms):.0f} ms; imported: "
                 f"{', '.join(sorted(heavy)) or 'no sqlalchemy, httpx or pytest'}"
             ),
