@@ -24,41 +24,40 @@ class MinipayProvider(Provider):
     )
 
     def __init__(self, *, api_key: str, base_url: str = BASE_URL) -> None:
-        self.http = HttpClient(provider=self.name, base_url=base_url, auth=(api_key, ""))
+        self.http = HttpClient(
+            provider=self.name, base_url=base_url, auth=(api_key, ""), errors=self._error
+        )
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
         token = self.token(request.payment_method, prefixes=("tok_",))  # else InvalidRequest
         body = {"amount": request.amount, "currency": request.currency, "payment_method": token}
         body |= {"reference": ctx.reference, "metadata": request.metadata}
-        answer = yield from self.http.post("payments", json=body)
-        return self._payment(self._read(answer))
+        return self._payment((yield from self.http.json("POST", "payments", json=body)))
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
     ) -> Flow[Refund]:
         body = {"amount": request.amount, "reference": ctx.reference, "metadata": request.metadata}
-        answer = yield from self.http.post(f"payments/{provider_payment_id}/refunds", json=body)
-        return self._refund(self._read(answer))
+        path = f"payments/{provider_payment_id}/refunds"
+        return self._refund((yield from self.http.json("POST", path, json=body)))
 
     def lookup(
         self, operation: str, provider_payment_id: str | None, ctx: CallContext
     ) -> Flow[Payment | Refund | None]:
         kind = "payments" if operation == "create_payment" else "refunds"
-        found = self._read((yield from self.http.get(kind, params={"reference": ctx.reference})))
+        found = yield from self.http.json("GET", kind, params={"reference": ctx.reference})
         read = self._payment if kind == "payments" else self._refund
         return read(found["data"][0]) if found["data"] else None
 
-    def _read(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON body of a success; a failure raised as the unipay error it means."""
+    def _error(self, response: httpx.Response) -> errors.UnipayError:
+        """What a failure means (`HttpClient.json` raises it)."""
         if response.status_code >= 500:
-            raise error_for(response, "Minipay failed", provider=self.name)
-        body: dict[str, Any] = response.json()
-        if response.is_success:
-            return body
-        message, code = f"Minipay: {body['error']['message']}", body["error"].get("decline_code")
+            return error_for(response, "Minipay failed", provider=self.name)
+        error = response.json()["error"]
+        message, code = f"Minipay: {error['message']}", error.get("decline_code")
         if code is not None:  # a decline, without the payment: Minipay does not say
-            raise errors.PaymentDeclined(message, decline_code=code, provider=self.name)
-        raise error_for(response, message, provider=self.name)
+            return errors.PaymentDeclined(message, decline_code=code, provider=self.name)
+        return error_for(response, message, provider=self.name)
 
     def _payment(self, charge: dict[str, Any]) -> Payment:
         fields = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -25,9 +25,10 @@ from unipay.errors import (
     PaymentNotFound,
     ProviderError,
     ProviderUnavailable,
+    UnipayError,
     UnsupportedOperation,
 )
-from unipay.http import HttpClient, error_for
+from unipay.http import HttpClient
 from unipay.idempotency import ATTEMPT_SCOPE, OPERATION_SCOPE, IdempotencyPolicy, fingerprint
 from unipay.models import (
     ConfirmPaymentRequest,
@@ -522,7 +523,11 @@ class Http(Provider):
     name = "http"
     capabilities = Capabilities(confirmation=False)
 
-    def __init__(self, answer: httpx.Response) -> None:
+    def __init__(
+        self,
+        answer: httpx.Response,
+        errors: Callable[[httpx.Response], UnipayError] | None = None,
+    ) -> None:
         def handler(request: httpx.Request) -> httpx.Response:
             self.seen.append(request)
             return answer
@@ -534,15 +539,14 @@ class Http(Provider):
             headers={"Authorization": "Bearer sk_secret"},
             transport=httpx.MockTransport(handler),
             async_transport=httpx.MockTransport(handler),
+            errors=errors,
         )
 
     def create_payment(self, request: CreatePaymentRequest, ctx: CallContext) -> Flow[Payment]:
-        response = yield from self.http.post(
-            "charges", json={"amount": request.amount}, headers={"Idempotency-Key": "k"}
+        answer = yield from self.http.json(
+            "POST", "charges", json={"amount": request.amount}, headers={"Idempotency-Key": "k"}
         )
-        if not response.is_success:
-            raise error_for(response, "refused", provider=self.name)
-        return Payment(provider=self.name, status="succeeded", **response.json())
+        return Payment(provider=self.name, status="succeeded", **answer)
 
     def refund_payment(
         self, provider_payment_id: str, request: RefundPaymentRequest, ctx: CallContext
@@ -594,6 +598,43 @@ async def test_http_errors_by_status(
     with pytest.raises(error) as raised:
         await face("create_payment", provider="http", amount=1000, currency="EUR")
     assert raised.value.retriable is retriable  # type: ignore[attr-defined]
+
+
+async def test_an_error_answer_is_raised_as_the_providers_own_error(face_of: Any) -> None:
+    def declined(response: httpx.Response) -> UnipayError:
+        text = response.json()["error"]
+        return PaymentDeclined(http.http.redact(text), decline_code="card_declined")
+
+    refusal = httpx.Response(402, json={"error": "sk_secret was declined"})
+    http = Http(refusal, errors=declined)
+    with pytest.raises(PaymentDeclined) as raised:
+        await face_of(http)("create_payment", provider="http", amount=1000, currency="EUR")
+    assert raised.value.message == "[redacted] was declined"
+
+
+@pytest.mark.parametrize("body", [b"<html>", b"[1, 2]", b""])
+async def test_a_success_that_is_not_a_json_object_is_a_final_provider_error(
+    face_of: Any, body: bytes
+) -> None:
+    face = face_of(Http(httpx.Response(200, content=body)))
+    with pytest.raises(ProviderError) as raised:
+        await face("create_payment", provider="http", amount=1000, currency="EUR")
+    assert raised.value.retriable is False
+    assert raised.value.message == (
+        "http answered POST charges with HTTP 200 and a body that is not a JSON object."
+    )
+
+
+def test_redact_removes_the_clients_credentials_and_the_secrets_it_is_given() -> None:
+    client = HttpClient(
+        provider="p",
+        base_url="https://api.example/",
+        headers={"Authorization": "Bearer sk_1", "X-Api-Key": "ak_2", "Accept": "text/plain"},
+        auth=("key_id", "pw_3"),
+        secrets=["whsec_4", None, ""],
+    )
+    text = client.redact("sk_1 ak_2 pw_3 whsec_4 key_id text/plain Bearer")
+    assert text == "[redacted] [redacted] [redacted] [redacted] key_id text/plain Bearer"
 
 
 async def test_a_refused_connection_says_the_request_never_left(face_of: Any) -> None:

@@ -4,13 +4,17 @@ A provider's operation is a flow (see [`unipay.provider`][unipay.provider]) that
 ``self.http.post(...)``; `Gateway` sends it with an ``httpx.Client`` and `AsyncGateway` with an
 ``httpx.AsyncClient``, each created on first use, so a sync-only program never builds the async
 client and the async face never blocks its loop. httpx is used as is (its pools, timeouts,
-transports; respx mounts at its transport in tests); this class only pairs the two clients and
-turns transport failures into unipay errors that say whether the request left the machine.
+transports; respx mounts at its transport in tests); this class pairs the two clients, turns
+transport failures into unipay errors that say whether the request left the machine, and does the
+two things every JSON provider otherwise writes for itself: ``json`` reads a success as its JSON
+object and raises any other answer as the provider's error, and ``redact`` takes the client's
+secrets out of text a provider echoes back (a rejected key quoted in an error message).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -63,6 +67,23 @@ def error_for(
     return kind(message, **info)
 
 
+#: Header names that carry a credential, whatever the provider calls it (X-API-Key, Api-Token).
+_CREDENTIAL_HEADER = re.compile(r"authorization|key|token|secret", re.IGNORECASE)
+
+
+def _credentials(
+    headers: Mapping[str, str], auth: httpx.Auth | tuple[str, str] | None
+) -> list[str]:
+    """The secrets a client is configured with: credential headers' values (without a scheme
+    such as ``Bearer``) and a Basic auth password."""
+    found = [
+        value.split(" ")[-1] for name, value in headers.items() if _CREDENTIAL_HEADER.search(name)
+    ]
+    if isinstance(auth, tuple):
+        found.append(auth[1])
+    return found
+
+
 class HttpClient:
     """``send``/``asend`` one ``httpx.Request`` through a lazily built sync or async client."""
 
@@ -79,6 +100,8 @@ class HttpClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        secrets: Iterable[str | None] = (),
+        errors: Callable[[httpx.Response], UnipayError] | None = None,
     ) -> None:
         """
         Args:
@@ -88,9 +111,18 @@ class HttpClient:
             auth: httpx authentication, e.g. ``(key_id, secret)`` for Basic auth.
             timeout: seconds per request (connect, read, write and pool, each).
             transport, async_transport: custom httpx transports (tests, proxies).
+            secrets: more for `redact` to remove (webhook secrets); the credentials in
+                ``headers`` (``Authorization``, or a name with key, token or secret in it) and
+                ``auth``'s password are always removed.
+            errors: the unipay error an answer that is not a success means, for `json`; by
+                default `error_for` with only the status (the body's text is not trusted).
         """
         self.provider = provider
         self.base_url = httpx.URL(base_url)
+        found = [*secrets, *_credentials(headers or {}, auth)]
+        # Longest first: a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in found if s}, key=len, reverse=True)
+        self._errors = errors
         self._options: dict[str, Any] = {
             "base_url": self.base_url,
             "headers": dict(headers or {}),
@@ -127,6 +159,34 @@ class HttpClient:
         )
         return (yield from call(self.send, request))
 
+    def json(self, method: str, path: str, **kwargs: Any) -> Flow[dict[str, Any]]:
+        """Send one request (arguments as `request`) and return the answer's JSON object.
+
+        An answer that is not a success is raised as the error ``errors`` makes of it; a
+        success whose body is not a JSON object, as ``ProviderError`` (the provider broke its
+        own contract: nothing a retry fixes)."""
+        response = yield from self.request(method, path, **kwargs)
+        if not response.is_success:
+            raise self._error(response)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            where = path.lstrip("/").split("/")[0]  # the resource, not the ids after it
+            raise ProviderError(
+                f"{self.provider} answered {method} {where} with HTTP {response.status_code} and "
+                "a body that is not a JSON object.",
+                provider=self.provider,
+            )
+        return answer
+
+    def redact(self, text: str) -> str:
+        """``text`` without the client's secrets, for messages that quote a provider's answer."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def get(self, path: str, **kwargs: Any) -> Flow[httpx.Response]:
         return (yield from self.request("GET", path, **kwargs))
 
@@ -158,6 +218,11 @@ class HttpClient:
         if self._async_client is not None:
             await self._async_client.aclose()
         self.close()
+
+    def _error(self, response: httpx.Response) -> UnipayError:
+        if self._errors is not None:
+            return self._errors(response)
+        return error_for(response, f"{self.provider} refused the request", provider=self.provider)
 
     @staticmethod
     def _client_request(

@@ -26,10 +26,11 @@ EXCERPT = re.compile(
 PARTIAL = {"src/unipay_example/fake_api.py", "tests/test_provider.py"}
 #: Lines of code of the provider (every module but the fake API), counted as the issue that set
 #: the goal counts them: lines that are neither blank nor comments, docstrings included. The
-#: The issue's goal was 120 (from 497 on the 0.1 contract); with every feature the tutorial
-#: teaches (manual and partial capture, cancel, 3-D Secure, errors, signed webhooks and test
-#: deliveries) the provider is 166 on the 0.2 contract. The bound keeps it from growing.
-MAX_LINES = 166
+#: issue's goal was 120 (from 497 on the 0.1 contract); with every feature the tutorial teaches
+#: (manual and partial capture, cancel, 3-D Secure, errors, signed webhooks and test deliveries)
+#: the provider is 162 on the 0.2 contract (`HttpClient.json` reads its answers). The bound
+#: keeps it from growing.
+MAX_LINES = 162
 
 
 def _tutorial() -> str:

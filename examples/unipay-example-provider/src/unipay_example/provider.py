@@ -66,10 +66,11 @@ class AcmeProvider(Provider):
     ) -> None:
         if not api_key.startswith("ak_"):
             raise errors.ProviderNotConfigured(self.name, "ACME_API_KEY", "Keys start with ak_.")
-        self._api_key = api_key
         self._secrets = parse_secrets(webhook_secrets) if webhook_secrets else ()
-        auth = {"Authorization": f"Bearer {api_key}"}  # httpx never shows it
-        self.http = HttpClient(provider=self.name, base_url=api_base, headers=auth)
+        auth = {"Authorization": f"Bearer {api_key}"}  # never shown, and redacted from errors
+        self.http = HttpClient(
+            provider=self.name, base_url=api_base, headers=auth, errors=self._error
+        )
 
     @classmethod
     def from_env(cls) -> AcmeProvider:
@@ -105,15 +106,15 @@ class AcmeProvider(Provider):
         return self._refund((yield from self._post(f"charges/{charge_id}/refunds", request, ctx)))
 
     def retrieve_payment(self, charge_id: str, ctx: CallContext) -> Flow[models.Payment]:
-        return self._payment(self._read((yield from self.http.get(f"charges/{charge_id}"))))
+        return self._payment((yield from self.http.json("GET", f"charges/{charge_id}")))
 
-    def _post(self, path: str, request: BaseModel, ctx: CallContext) -> Flow[Any]:
+    def _post(self, path: str, request: BaseModel, ctx: CallContext) -> Flow[dict[str, Any]]:
         """Send the request's fields (named as unipay names them), the call's merchant reference
         and its idempotency key."""
         self.token(getattr(request, "payment_method", None), prefixes=("tok_acme_",))
         body = request.model_dump(mode="json", exclude={"provider"}) | {"reference": ctx.reference}
         headers = {"Idempotency-Key": ctx.idempotency_key}
-        return self._read((yield from self.http.post(path, json=body, headers=headers)))
+        return (yield from self.http.json("POST", path, json=body, headers=headers))
 
     def _payment(self, charge: Mapping[str, Any]) -> models.Payment:
         redirect = charge["redirect_url"]
@@ -135,24 +136,22 @@ class AcmeProvider(Provider):
             **{name: refund[name] for name in REFUND_FIELDS},
         )
 
-    def _read(self, response: httpx.Response) -> Any:
-        """The answer's JSON, or the unipay error it means."""
-        if response.is_success:
-            return response.json()
+    def _error(self, response: httpx.Response) -> errors.UnipayError:
+        """The unipay error an answer that is not a success means (`HttpClient.json` raises it)."""
         if response.status_code == 429 or response.is_server_error:
-            raise error_for(response, "Acme Pay is unavailable.", provider=self.name)
+            return error_for(response, "Acme Pay is unavailable.", provider=self.name)
         error = response.json()["error"]
-        message = error["message"].replace(self._api_key, "ak_...")  # it repeats a rejected key
+        message = self.http.redact(error["message"])  # Acme Pay repeats a rejected key
         info = {
             "provider_code": error["type"],
             "request_id": response.headers.get("Acme-Request-Id"),
         }
         if response.status_code == 402:
-            raise errors.PaymentDeclined(
+            return errors.PaymentDeclined(
                 message, decline_code=error["decline_code"], payment=self._payment(error["charge"]),
                 provider=self.name, **info,
             )  # fmt: skip
-        raise error_for(response, message, provider=self.name, by_status=BY_STATUS, **info)
+        return error_for(response, message, provider=self.name, by_status=BY_STATUS, **info)
 
     # --- webhooks: Standard Webhooks, checked by unipay's helpers --------------------------------
 

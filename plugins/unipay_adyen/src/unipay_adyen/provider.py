@@ -29,6 +29,7 @@ from unipay.errors import (
     PaymentNotFound,
     ProviderError,
     ProviderNotConfigured,
+    UnipayError,
 )
 from unipay.http import HttpClient
 from unipay.models import (
@@ -153,12 +154,13 @@ class AdyenProvider(Provider):
         if webhook_username is not None and webhook_password is not None:
             basic = (webhook_username, webhook_password)
         keys = [hmac_key(key) for key in hmac_keys]
-        self._secrets = tuple(s for s in (api_key, webhook_password, *hmac_keys) if s)
         self.memory = Memory()
         self.http = HttpClient(
             provider=name,
             base_url=self.base_url,
             headers={"X-API-Key": api_key},
+            secrets=(webhook_password, *hmac_keys),  # the API key is redacted as a header's
+            errors=self._error,
             timeout=timeout,
             transport=transport,
             async_transport=async_transport,
@@ -368,19 +370,10 @@ class AdyenProvider(Provider):
     ) -> Flow[Mapping[str, Any]]:
         """One POST with the call's idempotency key; Adyen's error answers as unipay's errors."""
         headers = {"Idempotency-Key": adyen_key(ctx.idempotency_key)}
-        response = yield from self.http.post(path, json=body, headers=headers)
-        if not response.is_success:
-            raise errors.translate(response, provider=self.name, redact=self._redact)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, Mapping):
-            raise ProviderError(
-                f"Adyen answered {path} with something that is not a JSON object.",
-                provider=self.name,
-            )
-        return answer
+        return (yield from self.http.json("POST", path, json=body, headers=headers))
+
+    def _error(self, response: httpx.Response) -> UnipayError:
+        return errors.translate(response, provider=self.name, redact=self.http.redact)
 
     def _read(self, answer: Mapping[str, Any], base: Payment, return_url: str | None) -> Payment:
         try:
@@ -483,11 +476,6 @@ class AdyenProvider(Provider):
         payment = known.model_copy(update=update)
         self.memory.answered(payment)
         return payment
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
 
 
 def _rank(payment: Payment) -> int:

@@ -15,7 +15,6 @@ what a call in doubt did by them (docs/providers/razorpay.md, "without idempoten
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from unipay.errors import (
     ProviderError,
     ProviderNotConfigured,
     ProviderUnavailable,
+    UnipayError,
     UnsupportedOperation,
 )
 from unipay.http import HttpClient
@@ -129,7 +129,8 @@ class RazorpayProvider(Provider):
         self.http = HttpClient(
             provider=name,
             base_url=self.api_base + "/v1/",
-            auth=httpx.BasicAuth(key_id, key_secret),
+            auth=(key_id, key_secret),  # the secret: redacted from any text Razorpay echoes
+            errors=self._error,
             timeout=timeout,
             transport=transport,
             async_transport=async_transport,
@@ -184,7 +185,7 @@ class RazorpayProvider(Provider):
         }
         if ctx.reference:
             body["receipt"] = ctx.reference
-        order = yield from self._call("POST", "orders", json=body)
+        order = yield from self.http.json("POST", "orders", json=body)
         return self._payment(
             order, [], description=request.description, customer_email=request.customer_email
         )
@@ -198,12 +199,12 @@ class RazorpayProvider(Provider):
         _no_payment_method(request.payment_method)
         order_id = _order_id(provider_payment_id)
         payment_id = verified_payment_id(order_id, request.action_result, self._secret)
-        payment = yield from self._call("GET", f"payments/{payment_id}")
+        payment: Json = yield from self.http.json("GET", f"payments/{payment_id}")
         if payment.get("order_id") != order_id:
             raise InvalidRequest(
                 "The checkout's payment belongs to another order.", param="action_result"
             )
-        order = yield from self._call("GET", f"orders/{order_id}")
+        order = yield from self.http.json("GET", f"orders/{order_id}")
         notes = mapping.notes_of(order.get("notes"))
         automatic = notes.get(mapping.CAPTURE_NOTE) != CaptureMethod.MANUAL.value
         if payment.get("status") == "authorized" and automatic:
@@ -277,7 +278,7 @@ class RazorpayProvider(Provider):
             body["receipt"] = ctx.reference
             # Razorpay deduplicates refunds by this header: a second guard behind unipay's own.
             headers["X-Refund-Idempotency"] = ctx.reference
-        refund = yield from self._call(
+        refund = yield from self.http.json(
             "POST", f"payments/{paid['id']}/refund", json=body, headers=headers
         )
         return self._refund(provider_payment_id, refund)
@@ -323,38 +324,17 @@ class RazorpayProvider(Provider):
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    # --- the API ------------------------------------------------------------------------------
+    def _error(self, response: httpx.Response) -> UnipayError:
+        """Razorpay's refusal as unipay's error (`HttpClient.json` raises it)."""
+        return translate(response, provider=self.name, redact=self.http.redact)
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: object = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Flow[Json]:
-        """One request; Razorpay's refusals as unipay's errors, the answer as its JSON object."""
-        response = yield from self.http.request(
-            method, path, json=json, params=params, headers=headers
-        )
-        if not response.is_success:
-            raise translate(response, provider=self.name, redact=self._redact)
-        try:
-            answer = _json(response.content)
-        except ValueError:
-            raise ProviderError(
-                f"Razorpay answered {method} {path.split('/')[0]} with HTTP "
-                f"{response.status_code} and a body that is not a JSON object.",
-                provider=self.name,
-            ) from None
-        return answer
+    # --- the API ------------------------------------------------------------------------------
 
     def _order(self, provider_payment_id: str) -> Flow[tuple[Json, list[Json]]]:
         """The order and its payment attempts."""
         order_id = _order_id(provider_payment_id)
-        order = yield from self._call("GET", f"orders/{order_id}")
-        attempts = yield from self._call("GET", f"orders/{order_id}/payments")
+        order = yield from self.http.json("GET", f"orders/{order_id}")
+        attempts = yield from self.http.json("GET", f"orders/{order_id}/payments")
         return order, _items(attempts)
 
     def _capture(self, payment: Json, *, already_ok: bool) -> Flow[Json]:
@@ -362,11 +342,12 @@ class RazorpayProvider(Provider):
         (an order that captures automatically) is fetched again and returned instead."""
         body = {"amount": payment.get("amount"), "currency": payment.get("currency")}
         try:
-            return (yield from self._call("POST", f"payments/{payment['id']}/capture", json=body))
+            path = f"payments/{payment['id']}/capture"
+            return (yield from self.http.json("POST", path, json=body))
         except InvalidPaymentState:
             if not already_ok:
                 raise
-        now = yield from self._call("GET", f"payments/{payment['id']}")
+        now = yield from self.http.json("GET", f"payments/{payment['id']}")
         if now.get("status") not in _PAID:
             raise InvalidPaymentState(
                 "Razorpay refused the capture and the payment is not captured.",
@@ -377,7 +358,7 @@ class RazorpayProvider(Provider):
     def _find_order(self, reference: str) -> Flow[Payment | None]:
         if not reference:
             return None
-        found = yield from self._call(
+        found = yield from self.http.json(
             "GET", "orders", params={"receipt": reference, "count": _PAGE}
         )
         # Razorpay filters orders whose receipt *contains* the value: keep the exact one.
@@ -385,7 +366,7 @@ class RazorpayProvider(Provider):
         if not orders:
             return None
         order = orders[0]
-        attempts = yield from self._call("GET", f"orders/{order['id']}/payments")
+        attempts = yield from self.http.json("GET", f"orders/{order['id']}/payments")
         return self._payment(order, _items(attempts))
 
     def _find_refund(self, provider_payment_id: str, reference: str) -> Flow[Refund | None]:
@@ -399,7 +380,7 @@ class RazorpayProvider(Provider):
         for payment in paid:
             skip = 0
             while True:
-                page = yield from self._call(
+                page = yield from self.http.json(
                     "GET",
                     f"payments/{payment['id']}/refunds",
                     params={"count": _PAGE, "skip": skip},
@@ -450,9 +431,6 @@ class RazorpayProvider(Provider):
     def _unreadable(self, kind: str, error: Exception) -> ProviderError:
         return ProviderError(f"Razorpay's {kind} cannot be read: {error}.", provider=self.name)
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "[redacted secret]") if self._secret else text
-
 
 def _capture_settings(capture: CaptureMethod) -> dict[str, Any]:
     """The order's ``payment`` capture settings (they override the Dashboard's): automatic
@@ -474,13 +452,6 @@ def _paid(payments: Sequence[Json]) -> Json | None:
 def _items(collection: Json) -> list[Json]:
     items = collection.get("items")
     return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
-
-
-def _json(content: bytes) -> Json:
-    answer = json.loads(content)
-    if not isinstance(answer, Mapping):
-        raise ValueError("not an object")
-    return answer
 
 
 def _order_id(provider_payment_id: str) -> str:
