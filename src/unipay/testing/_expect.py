@@ -1,0 +1,57 @@
+"""Failing with a reason: what a provider must do, and where the docs explain it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+import pytest
+
+E = TypeVar("E", bound=BaseException)
+
+# Where the docs explain what a failed check asks for.
+CAPABILITIES = "docs/concepts.md#capabilities"
+GUARANTEES = "docs/concepts.md#guarantees"
+OPERATIONS = "docs/plugins/writing-a-provider.md#operations"
+ERRORS = "docs/plugins/writing-a-provider.md#errors"
+WEBHOOKS = "docs/plugins/writing-a-provider.md#webhooks"
+TESTING = "docs/plugins/writing-a-provider.md#testing"
+
+
+def expect(condition: object, must: str, where: str) -> None:
+    """Fail unless ``condition``, saying what the provider must do and where the docs say why."""
+    __tracebackhide__ = True  # the check that called it is where to look
+    if not condition:
+        pytest.fail(f"{must}\nSee {where}.")
+
+
+class Caught(Generic[E]):
+    """What `expect_raises` caught, once the block has ended."""
+
+    value: E
+
+
+@contextmanager
+def expect_raises(kind: type[E], must: str, where: str) -> Iterator[Caught[E]]:
+    """Like ``pytest.raises``, failing with ``must`` and ``where`` when something else happens."""
+    __tracebackhide__ = True
+    caught: Caught[E] = Caught()
+    try:
+        yield caught
+    except kind as error:
+        caught.value = error
+        return
+    except Exception as error:
+        pytest.fail(f"{must}\nGot {type(error).__name__}: {error}\nSee {where}.")
+    pytest.fail(f"{must}\nNothing was raised.\nSee {where}.")
+
+
+@contextmanager
+def expect_no_error(must: str, where: str) -> Iterator[None]:
+    """Fail with ``must`` and ``where`` if the block raises."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except Exception as error:
+        pytest.fail(f"{must}\nGot {type(error).__name__}: {error}\nSee {where}.")
