@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from unipay.errors import InvalidRequest, WebhookVerificationError
-from unipay.webhooks import WebhookSecret, parse_secrets, sign_headers, verify
+from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
+from unipay.webhooks import StandardWebhooks, WebhookSecret, parse_secrets, sign_headers, verify
 
 # The Standard Webhooks project's published vector (libraries/python/tests, test_sign_function).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -108,3 +108,51 @@ def test_secrets_never_show_in_reprs_or_errors() -> None:
     assert "not*base64" not in str(caught.value)
     with pytest.raises(InvalidRequest):
         parse_secrets([])
+
+
+# --- StandardWebhooks: one provider's secrets, its deliveries in and out --------------------
+
+ROLLED = "whsec_b3RoZXIta2V5LWZvci1yb2xsaW5n"
+
+
+def test_a_provider_verifies_the_published_vector_and_reads_its_body() -> None:
+    webhooks = StandardWebhooks("acme", [ROLLED, VECTOR_SECRET], setting="ACME_WEBHOOK_SECRET")
+    event_id, payload = webhooks.verify(VECTOR_BODY, vector_headers(), now=VECTOR_TIMESTAMP)
+    assert (event_id, payload) == (VECTOR_ID, {"test": 2432232314})
+
+
+def test_what_a_provider_signs_it_verifies_with_its_first_secret() -> None:
+    webhooks = StandardWebhooks("acme", [VECTOR_SECRET, ROLLED], setting="ACME_WEBHOOK_SECRET")
+    body, headers = webhooks.sign({"type": "charge.paid"}, msg_id="evt_1", timestamp=1_700_000_000)
+    assert headers["content-type"] == "application/json"
+    assert headers == {
+        "content-type": "application/json",
+        **sign_headers(body, secret=VECTOR_SECRET, msg_id="evt_1", timestamp=1_700_000_000),
+    }
+    only_rolled = StandardWebhooks("acme", ROLLED, setting="ACME_WEBHOOK_SECRET")
+    with pytest.raises(WebhookVerificationError, match="no signature matches"):
+        only_rolled.verify(body, headers, now=1_700_000_000)
+    fresh_body, fresh = webhooks.sign({"type": "charge.paid"})
+    assert fresh["webhook-id"].startswith("msg_")
+    assert webhooks.verify(fresh_body, fresh)[1] == {"type": "charge.paid"}
+
+
+def test_without_secrets_both_ways_name_the_setting() -> None:
+    webhooks = StandardWebhooks("acme", [], setting="ACME_WEBHOOK_SECRET")
+    with pytest.raises(WebhookVerificationError, match="set ACME_WEBHOOK_SECRET"):
+        webhooks.verify(VECTOR_BODY, vector_headers(), now=VECTOR_TIMESTAMP)
+    with pytest.raises(ProviderNotConfigured, match="ACME_WEBHOOK_SECRET"):
+        webhooks.sign({"type": "charge.paid"})
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"not json", b"[" * 100_000])
+def test_a_signed_body_that_is_not_a_json_object_is_refused(body: bytes) -> None:
+    webhooks = StandardWebhooks("acme", VECTOR_SECRET, setting="ACME_WEBHOOK_SECRET")
+    headers = sign_headers(body, secret=VECTOR_SECRET, msg_id="evt_1", timestamp=VECTOR_TIMESTAMP)
+    with pytest.raises(WebhookVerificationError, match="not a JSON object"):
+        webhooks.verify(body, headers, now=VECTOR_TIMESTAMP)
+
+
+def test_a_providers_webhooks_never_show_their_secrets() -> None:
+    webhooks = StandardWebhooks("acme", [VECTOR_SECRET, ROLLED], setting="ACME_WEBHOOK_SECRET")
+    assert repr(webhooks) == "<StandardWebhooks 'acme': 2 secret(s)>"

@@ -193,7 +193,7 @@ def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     provider = Gateway().providers.get("acmepay")
     assert isinstance(provider, AcmeProvider)
     assert str(provider.http.base_url) == "http://127.0.0.1:9999/v1/"
-    assert len(provider._secrets) == 2
+    assert len(provider.webhooks.secrets) == 2
     with pytest.raises(ProviderNotConfigured, match="start with ak_"):
         AcmeProvider(api_key="pk_test_publishable")
 

@@ -12,6 +12,7 @@ from unipay.webhooks.app import WebhookApp
 from unipay.webhooks.delivery import Handler, Outcome
 from unipay.webhooks.signatures import (
     DEFAULT_TOLERANCE,
+    StandardWebhooks,
     VerifiedDelivery,
     WebhookSecret,
     parse_secrets,
@@ -24,6 +25,7 @@ __all__ = [
     "PAYMENT_STATUS_ORDER",
     "Handler",
     "Outcome",
+    "StandardWebhooks",
     "VerifiedDelivery",
     "WebhookApp",
     "WebhookSecret",

@@ -9,6 +9,10 @@ The checks are the spec's: all three headers present, the timestamp within five 
 (either way: replays of captured requests are refused), and at least one ``v1`` entry equal, in
 constant time, to the expected signature under one of the secrets. Error messages name what is
 wrong and never repeat a secret or the body.
+
+A provider whose deliveries follow the spec holds a `StandardWebhooks`: it verifies with every
+secret, reads the JSON body, signs test deliveries with the first secret, and without secrets
+says which setting to set.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from unipay.errors import InvalidRequest, WebhookVerificationError
+from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 #: The spec's recommended replay window, in seconds, on either side of now.
@@ -146,6 +153,58 @@ def verify(
         if any([hmac.compare_digest(expected, candidate) for candidate in offered]):
             return VerifiedDelivery(msg_id, timestamp)
     raise _failure("no signature matches", provider)
+
+
+class StandardWebhooks:
+    """One provider's Standard Webhooks: its secrets (several while rolling) and what it does
+    with them. ``setting`` names the variable that configures them, for the errors."""
+
+    def __init__(
+        self,
+        provider: str,
+        secrets: str | bytes | WebhookSecret | Iterable[str | bytes | WebhookSecret],
+        *,
+        setting: str,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
+        given = [secrets] if isinstance(secrets, str | bytes | WebhookSecret) else list(secrets)
+        self.secrets = parse_secrets(given) if given else ()
+        self.provider, self.setting, self.tolerance = provider, setting, tolerance
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], *, now: float | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A signed delivery's id (its ``webhook-id``: the same on every redelivery, so the
+        one to deduplicate on) and its body's JSON object."""
+        if not self.secrets:
+            raise _failure(f"no secret to check it with; set {self.setting}", self.provider)
+        delivery = verify(
+            body, headers, self.secrets, tolerance=self.tolerance, now=now, provider=self.provider
+        )
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # a body nested too deep for json is unreadable
+            payload = None
+        if not isinstance(payload, dict):
+            raise _failure("the body is not a JSON object", self.provider)
+        return delivery.msg_id, payload
+
+    def sign(
+        self, payload: Mapping[str, Any], *, msg_id: str | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a delivery of ``payload``, signed with the first secret, as
+        the provider would send it (``msg_id`` by default a fresh ``msg_...``; ``timestamp``
+        now)."""
+        if not self.secrets:
+            raise ProviderNotConfigured(self.provider, self.setting)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        ident = msg_id or f"msg_{os.urandom(12).hex()}"
+        when = int(time.time()) if timestamp is None else timestamp
+        headers = sign_headers(body, secret=self.secrets[0], msg_id=ident, timestamp=when)
+        return body, {"content-type": "application/json", **headers}
+
+    def __repr__(self) -> str:
+        return f"<StandardWebhooks {self.provider!r}: {len(self.secrets)} secret(s)>"
 
 
 def _offered_signatures(header: str) -> list[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from unipay import errors, hookimpl, models
 from unipay.hookspecs import ProviderRegistrar
 from unipay.http import HttpClient, error_for
 from unipay.provider import CallContext, Capabilities, Flow, NextActionKind, Provider
-from unipay.webhooks.signatures import parse_secrets, sign_headers, verify
+from unipay.webhooks import StandardWebhooks
 
 API_BASE = "https://api.acmepay.example/v1/"
 #: Acme Pay's charge statuses, in unipay's (Stripe's) words.
@@ -66,7 +65,7 @@ class AcmeProvider(Provider):
     ) -> None:
         if not api_key.startswith("ak_"):
             raise errors.ProviderNotConfigured(self.name, "ACME_API_KEY", "Keys start with ak_.")
-        self._secrets = parse_secrets(webhook_secrets) if webhook_secrets else ()
+        self.webhooks = StandardWebhooks(self.name, webhook_secrets, setting="ACME_WEBHOOK_SECRET")
         auth = {"Authorization": f"Bearer {api_key}"}  # never shown, and redacted from errors
         self.http = HttpClient(
             provider=self.name, base_url=api_base, headers=auth, errors=self._error
@@ -156,12 +155,9 @@ class AcmeProvider(Provider):
     # --- webhooks: Standard Webhooks, checked by unipay's helpers --------------------------------
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> models.WebhookEvent:
-        if not self._secrets:
-            raise errors.WebhookVerificationError("Set ACME_WEBHOOK_SECRET.", provider=self.name)
-        event_id = verify(body, headers, self._secrets, provider=self.name).msg_id  # first
+        event_id, event = self.webhooks.verify(body, headers)  # the signature first
         # What it raises reading a verified delivery, WebhookApp answers with 400, logging the
         # exception's type but never its text (which may quote the body).
-        event = json.loads(body)
         kind, data = str(event["type"]), event["data"]
         return models.WebhookEvent(
             id=event_id,
@@ -180,16 +176,12 @@ class AcmeProvider(Provider):
         kind = next((acme for acme, ours in EVENTS.items() if ours == event_type), "")
         if not kind.startswith("charge."):
             raise errors.InvalidRequest(f"Acme Pay sends no {event_type}.", param="event_type")
-        if not self._secrets:
-            raise errors.ProviderNotConfigured(self.name, "ACME_WEBHOOK_SECRET")
         charge = payment.model_dump(mode="json", include=set(CHARGE_FIELDS))
         charge["id"] = payment.provider_payment_id
         charge["created"] = int(payment.created_at.timestamp())
         charge["status"] = next(acme for acme, ours in STATUSES.items() if ours == payment.status)
         charge["redirect_url"] = payment.next_action and payment.next_action.redirect_url
-        now = int(time.time())
-        body = json.dumps({"type": kind, "created": now, "data": charge}).encode()
-        return body, sign_headers(body, secret=self._secrets[0], msg_id=f"evt_{now}", timestamp=now)
+        return self.webhooks.sign({"type": kind, "created": int(time.time()), "data": charge})
 
 
 @hookimpl

@@ -56,7 +56,7 @@ from unipay.provider import (
     call,
     no_io,
 )
-from unipay.webhooks.signatures import parse_secrets
+from unipay.webhooks.signatures import StandardWebhooks
 from unipay_mock import cards, webhooks
 from unipay_mock.ledger import Ledger
 
@@ -119,7 +119,7 @@ class MockProvider(Provider):
         self._random = random.Random(seed)
         self._scheduled: list[bool] = []  # queued failures; True = after doing the work
         self._lock = threading.Lock()
-        self._webhook_secrets = parse_secrets(webhook_secret)
+        self.webhooks = StandardWebhooks(name, webhook_secret, setting=webhooks.SECRET_SETTING)
 
     @property
     def blocking(self) -> bool:
@@ -207,14 +207,14 @@ class MockProvider(Provider):
 
     @no_io  # an HMAC and parsing, never the ledger: on the loop even when the ledger is a file
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        return webhooks.verify_delivery(self.name, body, headers, self._webhook_secrets)
+        return webhooks.verify_delivery(self.webhooks, body, headers)
 
     def sign_test_delivery(
         self, event_type: WebhookEventType, payment: Payment
     ) -> tuple[bytes, dict[str, str]]:
         """A delivery signed with the first (newest) secret, as the mock would send it."""
         event = webhooks.payment_event(event_type, payment)
-        return webhooks.build_delivery(event, secret=self._webhook_secrets[0])
+        return self.webhooks.sign(event, msg_id=event["id"])
 
     # --- machinery ----------------------------------------------------------------------------
 

@@ -10,9 +10,7 @@ own to keep), ``data`` is the payment or refund as unipay serialises it, and the
 
 from __future__ import annotations
 
-import json
 import secrets as _random
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +19,12 @@ from pydantic import ValidationError
 
 from unipay.errors import InvalidRequest, WebhookVerificationError
 from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
-from unipay.webhooks.signatures import WebhookSecret, sign_headers, verify
+from unipay.webhooks.signatures import StandardWebhooks, WebhookSecret
 
 #: The mock's signing secret when none is configured. Test-only: it is public, in this file.
 DEFAULT_WEBHOOK_SECRET = "whsec_dW5pcGF5LW1vY2stdGVzdC1vbmx5LXdlYmhvb2sta2V5"  # noqa: S105
+#: The setting that configures the secret(s).
+SECRET_SETTING = "UNIPAY_MOCK_WEBHOOK_SECRET"  # noqa: S105 - a variable's name
 
 _PAYMENT_TYPES = frozenset(t.value for t in WebhookEventType if t.value.startswith("payment."))
 _REFUND_TYPES = frozenset(t.value for t in WebhookEventType if t.value.startswith("refund."))
@@ -52,32 +52,22 @@ def build_delivery(
     ``msg_id`` defaults to the event's id (so building the same event twice is a redelivery);
     ``timestamp`` to now.
     """
-    body = json.dumps(event, separators=(",", ":")).encode()
-    ident = msg_id or str(event.get("id") or "msg_" + _random.token_hex(12))
-    when = int(time.time()) if timestamp is None else timestamp
-    headers = sign_headers(body, secret=secret, msg_id=ident, timestamp=when)
-    return body, {"content-type": "application/json", **headers}
+    signer = StandardWebhooks("mock", secret, setting=SECRET_SETTING)
+    return signer.sign(event, msg_id=msg_id or event.get("id"), timestamp=timestamp)
 
 
 def verify_delivery(
-    provider: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    secrets: tuple[WebhookSecret, ...],
-    *,
-    now: float | None = None,
+    webhooks: StandardWebhooks, body: bytes, headers: Mapping[str, str], *, now: float | None = None
 ) -> WebhookEvent:
     """Check the signature, then turn the mock's event JSON into a unified event."""
-    delivery = verify(body, headers, secrets, now=now, provider=provider)
+    event_id, payload = webhooks.verify(body, headers, now=now)
     try:
-        payload = json.loads(body)
-        return to_event(provider, delivery.msg_id, payload)
-    except (ValueError, TypeError, KeyError, ValidationError, RecursionError):
-        # The pydantic text repeats the input; the message says only what is wrong. A signed
-        # body nested too deeply for json is unreadable too, not a server error.
+        return to_event(webhooks.provider, event_id, payload)
+    except (ValueError, TypeError, KeyError, ValidationError):
+        # The pydantic text repeats the input; the message says only what is wrong.
         raise WebhookVerificationError(
             "Webhook rejected: the body is not a mock event ({'type', 'timestamp', 'data'}).",
-            provider=provider,
+            provider=webhooks.provider,
         ) from None
 
 
