@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from unipay.errors import InvalidRequest, OutcomeUnknown, PaymentDeclined, UnsupportedOperation
+from unipay.errors import InvalidRequest, OutcomeUnknown, PaymentDeclined
 from unipay.models import Payment, PaymentStatus, Refund
 from unipay.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from unipay.provider import CallContext, Provider
@@ -19,7 +19,8 @@ from unipay.testing._expect import (
     OPERATIONS,
     expect,
     expect_no_error,
-    expect_raises,
+    raises,
+    refused,
 )
 from unipay.testing._harness import FailAfterActing, _Calls, _check, _On, _require
 from unipay.testing.faces import Face
@@ -39,13 +40,12 @@ class ErrorChecks:
             )
 
         async def check() -> None:
-            with expect_raises(
+            declined = await raises(
+                on.create(decline_token),
                 PaymentDeclined,
                 f"decline_token ({decline_token!r}) must raise PaymentDeclined.",
                 ERRORS,
-            ) as caught:
-                await on.create(decline_token)
-            declined = caught.value
+            )
             expect(
                 declined.decline_code == decline_code,
                 f"PaymentDeclined.decline_code must be the provider's reason, {decline_code!r} "
@@ -90,27 +90,25 @@ class ErrorChecks:
                     CAPABILITIES,
                 )
                 if least > 1:
-                    with expect_raises(
+                    await raises(
+                        on.create(success_token, amount=least - 1, currency=currency),
                         InvalidRequest,
                         f"The gateway must refuse {least - 1} {currency}, below the minimum.",
                         CAPABILITIES,
-                    ):
-                        await on.create(success_token, amount=least - 1, currency=currency)
+                    )
             if caps.maximum_amount < MAX_AMOUNT:
-                with expect_raises(
+                await raises(
+                    on.create(success_token, amount=caps.maximum_amount + 1),
                     InvalidRequest,
                     "The gateway must refuse more than maximum_amount.",
                     CAPABILITIES,
-                ):
-                    await on.create(success_token, amount=caps.maximum_amount + 1)
+                )
             if caps.currencies is not None:
                 other = min(CURRENCY_EXPONENTS.keys() - caps.currencies)
-                with expect_raises(
-                    UnsupportedOperation,
+                await refused(
+                    on.create(success_token, currency=other),
                     f"The gateway must refuse {other}, a currency not in capabilities.currencies.",
-                    CAPABILITIES,
-                ):
-                    await on.create(success_token, currency=other)
+                )
 
         _check(on, check)
 
@@ -213,14 +211,14 @@ class IdempotencyChecks:
                 )
             else:
                 for attempt in ("the call", "the same key again"):
-                    with expect_raises(
+                    await raises(
+                        on.create(success_token, idempotency_key=key),
                         OutcomeUnknown,
                         f"Without idempotency keys or lookup, {attempt} after a lost answer "
                         "must raise OutcomeUnknown. A provider reports a lost answer as "
                         "ProviderUnavailable(request_sent=True).",
                         GUARANTEES,
-                    ):
-                        await on.create(success_token, idempotency_key=key)
+                    )
             found_nothing = (
                 " lookup found nothing, so the gateway took the call for never made: lookup must "
                 "find what a call with ctx.reference did."

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import pytest
+
+from unipay.errors import UnsupportedOperation
 
 E = TypeVar("E", bound=BaseException)
 
@@ -55,3 +57,18 @@ def expect_no_error(must: str, where: str) -> Iterator[None]:
         yield
     except Exception as error:
         pytest.fail(f"{must}\nGot {type(error).__name__}: {error}\nSee {where}.")
+
+
+async def raises(call: Awaitable[object], kind: type[E], must: str, where: str) -> E:
+    """Await ``call``, which must raise ``kind``: `expect_raises` for one awaited call."""
+    __tracebackhide__ = True
+    with expect_raises(kind, must, where) as caught:
+        await call
+    return caught.value
+
+
+async def refused(call: Awaitable[object], must: str) -> UnsupportedOperation:
+    """Await ``call``, which the gateway must refuse: it asks for what the capabilities do not
+    declare."""
+    __tracebackhide__ = True
+    return await raises(call, UnsupportedOperation, must, CAPABILITIES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
 from unipay.errors import InvalidRequest, WebhookVerificationError
 from unipay.gateway import Gateway
-from unipay.models import PaymentStatus, WebhookEventType
+from unipay.models import Payment, PaymentStatus, WebhookEventType
 from unipay.provider import Provider
 from unipay.testing._expect import CAPABILITIES, WEBHOOKS, expect, expect_raises
 from unipay.testing._harness import (
@@ -22,6 +23,21 @@ from unipay.testing._harness import (
     _require,
 )
 from unipay.testing.faces import Face
+
+
+def _paid(
+    gateway: Gateway, provider: Provider, token: str, checkout: CompleteCheckout | None
+) -> tuple[_On, Payment]:
+    """A payment paid with ``token`` through ``gateway``, for the checks of deliveries about it."""
+    on = _On(Face(gateway), provider, checkout)
+    return on, asyncio.run(on.create(token))
+
+
+def _refuses(provider: Provider, body: bytes, headers: Mapping[str, str], must: str) -> None:
+    """``verify_webhook`` must refuse this delivery with `WebhookVerificationError`."""
+    __tracebackhide__ = True
+    with expect_raises(WebhookVerificationError, must, WEBHOOKS):
+        provider.verify_webhook(body, headers)
 
 
 class SettlementChecks:
@@ -75,13 +91,13 @@ class WebhookChecks:
 
     def test_webhooks_match_declaration(self, gateway: Gateway, provider: Provider) -> None:
         if provider.capabilities.webhooks:
-            with expect_raises(
-                WebhookVerificationError,
+            _refuses(
+                provider,
+                b"{}",
+                {"content-type": "application/json"},
                 "With capabilities.webhooks, verify_webhook must refuse an unsigned delivery "
                 "with WebhookVerificationError.",
-                WEBHOOKS,
-            ):
-                provider.verify_webhook(b"{}", {"content-type": "application/json"})
+            )
             return
         status = asyncio.run(_deliver(gateway, provider.name, b"{}", {}))
         expect(
@@ -98,8 +114,7 @@ class WebhookChecks:
         signed_delivery: SignedDelivery,
         complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider, complete_checkout)
-        payment = asyncio.run(on.create(success_token))
+        on, payment = _paid(gateway, provider, success_token, complete_checkout)
         body, headers = signed_delivery(payment)
         event = _one_event(provider.verify_webhook(body, headers))
         expect(
@@ -128,17 +143,16 @@ class WebhookChecks:
         signed_delivery: SignedDelivery,
         complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider, complete_checkout)
-        payment = asyncio.run(on.create(success_token))
+        on, payment = _paid(gateway, provider, success_token, complete_checkout)
         body, headers = signed_delivery(payment)
         tampered = body.replace(str(on.amount).encode(), str(on.amount * 100).encode(), 1)
         expect(tampered != body, "The delivery's body should mention the amount.", WEBHOOKS)
-        with expect_raises(
-            WebhookVerificationError,
+        _refuses(
+            provider,
+            tampered,
+            headers,
             "A delivery whose body was changed after signing must raise WebhookVerificationError.",
-            WEBHOOKS,
-        ):
-            provider.verify_webhook(tampered, headers)
+        )
 
     def test_unsigned_delivery_is_refused(
         self,
@@ -148,15 +162,14 @@ class WebhookChecks:
         signed_delivery: SignedDelivery,
         complete_checkout: CompleteCheckout | None,
     ) -> None:
-        on = _On(Face(gateway), provider, complete_checkout)
-        payment = asyncio.run(on.create(success_token))
+        _, payment = _paid(gateway, provider, success_token, complete_checkout)
         body, _ = signed_delivery(payment)
-        with expect_raises(
-            WebhookVerificationError,
+        _refuses(
+            provider,
+            body,
+            {"content-type": "application/json"},
             "A delivery without its signature headers must raise WebhookVerificationError.",
-            WEBHOOKS,
-        ):
-            provider.verify_webhook(body, {"content-type": "application/json"})
+        )
 
     def test_test_deliveries_round_trip_for_every_payment_event(
         self,
@@ -168,8 +181,7 @@ class WebhookChecks:
         """What ``unipay webhooks sign`` prints must be accepted by the provider's own check."""
         if not _implements(provider, "sign_test_delivery"):
             pytest.skip("the provider does not implement sign_test_delivery()")
-        on = _On(Face(gateway), provider, complete_checkout)
-        payment = asyncio.run(on.create(success_token))
+        _, payment = _paid(gateway, provider, success_token, complete_checkout)
         signed = 0
         for event_type in WebhookEventType:
             if not event_type.value.startswith("payment."):
