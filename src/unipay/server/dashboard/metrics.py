@@ -8,6 +8,7 @@ Totals are hourly, so the finest column is an hour.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from unipay._flow import acall
 from unipay.activity import ActivityTotals, Metrics, hour_of, summarize
+from unipay.money import exponent
 from unipay.server.dashboard.charts import Chart, Series, bar_chart, column_chart
 from unipay.server.dashboard.render import Visit, _money, _ms, flush_recorder, problem_page
 
@@ -62,6 +64,26 @@ def _amount(value: float, *, currency: str) -> str:
     return _money(int(value), currency)
 
 
+def _amounts(currency: str) -> Callable[[float], str]:
+    """A volume chart's figures, as ``_money`` writes them (``format_amount``), with the
+    currency's exponent looked up once and integers instead of a ``Decimal`` per figure: a
+    24-hour page writes a few hundred, and that was a fifth of its charts' time."""
+    try:
+        digits = exponent(currency)
+    except (ValueError, KeyError):  # a currency this version does not know: _money's way
+        return functools.partial(_amount, currency=currency)
+    code, scale = currency.upper(), 10**digits
+
+    def amount(value: float) -> str:
+        minor = int(value)
+        if not digits:
+            return f"{minor} {code}"
+        whole, part = divmod(abs(minor), scale)
+        return f"{'-' if minor < 0 else ''}{whole}.{part:0{digits}d} {code}"
+
+    return amount
+
+
 def _latency(value: float) -> str:
     return _ms(value)
 
@@ -74,17 +96,31 @@ def charts(metrics: Metrics, window: Window, since: datetime) -> list[Chart]:
     """Every chart of the page, each with its numbers."""
     starts = [since + timedelta(seconds=window.bucket * i) for i in range(window.columns)]
     ticks = [window.tick(s) for s in starts]
+    # A point's column: by its start (the same instant in any zone) and, for a start that is
+    # not one of the columns' own (naive, or not on the second), by its Unix second.
+    column = {s: i for i, s in enumerate(starts)}
     index = {int(s.timestamp()): i for i, s in enumerate(starts)}
     counts: dict[str, list[float]] = {}
     volumes: dict[str, dict[str, list[float]]] = {}
     for point in metrics.volume:
-        i = index.get(int(point.bucket_start.timestamp()))
+        i = column.get(point.bucket_start)
         if i is None:
-            continue
+            i = index.get(int(point.bucket_start.timestamp()))
+            if i is None:
+                continue
         currency = point.currency or "?"
-        counts.setdefault(f"{point.provider} {currency}", [0.0] * len(starts))[i] += point.count
-        per = volumes.setdefault(currency, {})
-        per.setdefault(point.provider, [0.0] * len(starts))[i] += point.amount
+        name = f"{point.provider} {currency}"
+        count = counts.get(name)
+        if count is None:
+            count = counts[name] = [0.0] * len(starts)
+        count[i] += point.count
+        per = volumes.get(currency)
+        if per is None:
+            per = volumes[currency] = {}
+        amount = per.get(point.provider)
+        if amount is None:
+            amount = per[point.provider] = [0.0] * len(starts)
+        amount[i] += point.amount
     drawn = [
         column_chart(
             "Payments succeeded, per provider and currency",
@@ -103,7 +139,7 @@ def charts(metrics: Metrics, window: Window, since: datetime) -> list[Chart]:
                 "provider.",
                 ticks,
                 [Series(name, values) for name, values in sorted(per_provider.items())],
-                fmt=functools.partial(_amount, currency=currency),
+                fmt=_amounts(currency),
             )
         )
     drawn.append(
