@@ -41,4 +41,8 @@ def test_a_chart_escapes_its_names_labels_and_figures() -> None:
         assert "<h1>" not in svg and "x<y" not in svg and "a\0b<" in svg
         assert "x&lt;y, &lt;h1&gt;: 1 &lt;" in svg or "&lt;h1&gt;, x&lt;y: 1 &lt;" in svg
         assert "a&#34;b" not in svg and "p&amp;q" in svg and "3 &#39;" in svg
-        assert chart.rows[0] == ["<h1>", "1 <", "3 '"]  # the template escapes the table's
+        assert chart.rows[0] == ["<h1>", "1 <", "3 '"]
+        assert chart.body.startswith(
+            '        <tr><th scope="row">&lt;h1&gt;</th><td class="num">1 &lt;</td>'
+            '<td class="num">3 &#39;</td></tr>\n'
+        )
