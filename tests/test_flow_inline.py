@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from unipay._flow import Flow, arun, call, no_io, run, shielded
+from unipay._flow import Flow, _native, arun, call, faces, no_io, run, shielded
 
 
 class Inline:
@@ -80,3 +80,29 @@ def test_a_cancellation_raised_inline_is_a_cancellation() -> None:
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(arun(flow()))
     assert store.calls == ["cancel", "release"]
+
+
+class _Halves:
+    """Both faces of one flow on one object, as SplitStore has them."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def _store(self, value: str) -> Flow[int]:
+        return (yield from call(self._write, value))
+
+    def _write(self, value: str) -> int:
+        self.seen.append(value)
+        return len(value)
+
+    store, astore = faces(_store)
+
+
+async def test_faces_give_one_flow_a_sync_and_an_async_method() -> None:
+    halves = _Halves()
+    assert halves.store("ab") == 2
+    assert await halves.astore("abc") == 3
+    assert halves.seen == ["ab", "abc"]
+    # The async face is named where `call` looks for a native twin (``a<name>``).
+    assert (_Halves.store.__name__, _Halves.astore.__name__) == ("store", "astore")
+    assert _native(halves.store) == halves.astore

@@ -291,6 +291,17 @@ def async_face(
     return method
 
 
+def faces(
+    flow_method: Callable[Concatenate[S, P], Flow[T]],
+) -> tuple[Callable[Concatenate[S, P], T], Callable[Concatenate[S, P], Coroutine[Any, Any, T]]]:
+    """Both faces of one flow method, for a class that offers both on one object (a store):
+    ``claim, aclaim = faces(_claim)``. The async one is named ``a<name>``, where `call` looks
+    for it."""
+    blocking, asynchronous = blocking_face(flow_method), async_face(flow_method)
+    asynchronous.__name__ = asynchronous.__qualname__ = "a" + blocking.__name__
+    return blocking, asynchronous
+
+
 async def acall(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Outside a flow: call ``function`` the way the async face performs a `call` effect."""
     result: T = await _aperform(Call(function, args, kwargs))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from unipay._flow import acall
+from unipay._flow import Flow, call, faces
 from unipay.activity import Activity, ActivityKind, ActivityTotals, Outcome
 from unipay.models import Payment, Refund
 from unipay.storage.base import Claim, KeyRecord, Store
@@ -116,15 +116,24 @@ class SplitStore(Store):
     def __repr__(self) -> str:
         return f"SplitStore(keys={self.keys!r}, records={self.records!r})"
 
+    # Each method is written once, as a flow that yields its part's call (see `unipay._flow`);
+    # `faces` derives both faces from it, below: the sync face calls the part's method, the
+    # async face awaits the part's ``a<method>`` or runs the blocking one in a worker thread.
+
     # --- idempotency: keys --------------------------------------------------------------------
 
-    def claim(
+    def _claim(
         self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
-    ) -> Claim:
-        return self.keys.claim(scope, key, fingerprint, lease=lease, retention=retention)
+    ) -> Flow[Claim]:
+        return (
+            yield from call(
+                self.keys.claim, scope, key, fingerprint, lease=lease, retention=retention
+            )
+        )
 
-    def complete(
+    def _complete(
         self,
+        /,
         scope: str,
         key: str,
         token: str,
@@ -132,45 +141,46 @@ class SplitStore(Store):
         *,
         payment: Payment | None = None,
         refund: Refund | None = None,
-    ) -> None:
+    ) -> Flow[None]:
         try:
             if payment is not None:
-                self.records.save_payment(payment)
+                yield from call(self.records.save_payment, payment)
             if refund is not None:
-                self.records.save_refund(refund)
+                yield from call(self.records.save_refund, refund)
         finally:
-            self.keys.complete(scope, key, token, result)
+            yield from call(self.keys.complete, scope, key, token, result)
 
-    def release(self, scope: str, key: str, token: str) -> None:
-        self.keys.release(scope, key, token)
+    def _release(self, scope: str, key: str, token: str) -> Flow[None]:
+        yield from call(self.keys.release, scope, key, token)
 
-    def get_result(self, scope: str, key: str) -> str | None:
-        return self.keys.get_result(scope, key)
+    def _get_result(self, scope: str, key: str) -> Flow[str | None]:
+        return (yield from call(self.keys.get_result, scope, key))
 
-    def purge_expired(self, *, batch_size: int = 1000) -> int:
+    def _purge_expired(self, *, batch_size: int = 1000) -> Flow[int]:
         """The key store's purge, plus the record store's when it is a whole store (a SQL
         database that once held keys too)."""
-        purged = self.keys.purge_expired(batch_size=batch_size)
+        purged = yield from call(self.keys.purge_expired, batch_size=batch_size)
         if isinstance(self.records, Store):
-            purged += self.records.purge_expired(batch_size=batch_size)
+            purged += yield from call(self.records.purge_expired, batch_size=batch_size)
         return purged
 
     # --- payments and refunds: records --------------------------------------------------------
 
-    def save_payment(self, payment: Payment) -> None:
-        self.records.save_payment(payment)
+    def _save_payment(self, payment: Payment) -> Flow[None]:
+        yield from call(self.records.save_payment, payment)
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        return self.records.get_payment(payment_id)
+    def _get_payment(self, payment_id: str) -> Flow[Payment | None]:
+        return (yield from call(self.records.get_payment, payment_id))
 
-    def save_refund(self, refund: Refund) -> None:
-        self.records.save_refund(refund)
+    def _save_refund(self, refund: Refund) -> Flow[None]:
+        yield from call(self.records.save_refund, refund)
 
-    def get_refund(self, refund_id: str) -> Refund | None:
-        return self.records.get_refund(refund_id)
+    def _get_refund(self, refund_id: str) -> Flow[Refund | None]:
+        return (yield from call(self.records.get_refund, refund_id))
 
-    def list_payments(
+    def _list_payments(
         self,
+        /,
         *,
         provider: str | None = None,
         status: str | None = None,
@@ -180,24 +190,46 @@ class SplitStore(Store):
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         search: str | None = None,
-    ) -> list[Payment]:
-        return self.records.list_payments(
-            provider=provider,
-            status=status,
-            limit=limit,
-            starting_after=starting_after,
-            **_given(
-                currency=currency,
-                created_from=created_from,
-                created_to=created_to,
-                search=search,
-            ),
+    ) -> Flow[list[Payment]]:
+        return (
+            yield from call(
+                self.records.list_payments,
+                provider=provider,
+                status=status,
+                limit=limit,
+                starting_after=starting_after,
+                **_given(
+                    currency=currency,
+                    created_from=created_from,
+                    created_to=created_to,
+                    search=search,
+                ),
+            )
         )
 
-    def list_refunds(self, payment_id: str) -> list[Refund]:
-        return self.records.list_refunds(payment_id)
+    def _list_refunds(self, payment_id: str) -> Flow[list[Refund]]:
+        return (yield from call(self.records.list_refunds, payment_id))
 
-    # --- the activity log: records; keys: keys ------------------------------------------------
+    def _close(self) -> Flow[None]:
+        try:
+            yield from call(self.keys.close)
+        finally:
+            yield from call(self.records.close)
+
+    claim, aclaim = faces(_claim)
+    complete, acomplete = faces(_complete)
+    release, arelease = faces(_release)
+    get_result, aget_result = faces(_get_result)
+    purge_expired, apurge_expired = faces(_purge_expired)
+    save_payment, asave_payment = faces(_save_payment)
+    get_payment, aget_payment = faces(_get_payment)
+    save_refund, asave_refund = faces(_save_refund)
+    get_refund, aget_refund = faces(_get_refund)
+    list_payments, alist_payments = faces(_list_payments)
+    list_refunds, alist_refunds = faces(_list_refunds)
+    close, aclose = faces(_close)
+
+    # --- the activity log and the key list: read by the dashboard in a worker thread ----------
 
     def record_activity(self, entries: Sequence[Activity]) -> None:
         self.records.record_activity(entries)
@@ -241,104 +273,6 @@ class SplitStore(Store):
             )
         found: list[KeyRecord] = list_keys(scope, finished=finished, limit=limit)
         return found
-
-    def close(self) -> None:
-        try:
-            self.keys.close()
-        finally:
-            self.records.close()
-
-    # --- the async face: each part's own a<method>, or its blocking method in a thread --------
-
-    async def aclaim(
-        self, scope: str, key: str, fingerprint: str, *, lease: float, retention: float
-    ) -> Claim:
-        claim: Claim = await acall(
-            self.keys.claim, scope, key, fingerprint, lease=lease, retention=retention
-        )
-        return claim
-
-    async def acomplete(
-        self,
-        scope: str,
-        key: str,
-        token: str,
-        result: str,
-        *,
-        payment: Payment | None = None,
-        refund: Refund | None = None,
-    ) -> None:
-        try:
-            if payment is not None:
-                await acall(self.records.save_payment, payment)
-            if refund is not None:
-                await acall(self.records.save_refund, refund)
-        finally:
-            await acall(self.keys.complete, scope, key, token, result)
-
-    async def arelease(self, scope: str, key: str, token: str) -> None:
-        await acall(self.keys.release, scope, key, token)
-
-    async def aget_result(self, scope: str, key: str) -> str | None:
-        found: str | None = await acall(self.keys.get_result, scope, key)
-        return found
-
-    async def apurge_expired(self, *, batch_size: int = 1000) -> int:
-        purged: int = await acall(self.keys.purge_expired, batch_size=batch_size)
-        if isinstance(self.records, Store):
-            purged += await acall(self.records.purge_expired, batch_size=batch_size)
-        return purged
-
-    async def asave_payment(self, payment: Payment) -> None:
-        await acall(self.records.save_payment, payment)
-
-    async def aget_payment(self, payment_id: str) -> Payment | None:
-        found: Payment | None = await acall(self.records.get_payment, payment_id)
-        return found
-
-    async def asave_refund(self, refund: Refund) -> None:
-        await acall(self.records.save_refund, refund)
-
-    async def aget_refund(self, refund_id: str) -> Refund | None:
-        found: Refund | None = await acall(self.records.get_refund, refund_id)
-        return found
-
-    async def alist_payments(
-        self,
-        *,
-        provider: str | None = None,
-        status: str | None = None,
-        limit: int = 10,
-        starting_after: str | None = None,
-        currency: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        search: str | None = None,
-    ) -> list[Payment]:
-        page: list[Payment] = await acall(
-            self.records.list_payments,
-            provider=provider,
-            status=status,
-            limit=limit,
-            starting_after=starting_after,
-            **_given(
-                currency=currency,
-                created_from=created_from,
-                created_to=created_to,
-                search=search,
-            ),
-        )
-        return page
-
-    async def alist_refunds(self, payment_id: str) -> list[Refund]:
-        refunds: list[Refund] = await acall(self.records.list_refunds, payment_id)
-        return refunds
-
-    async def aclose(self) -> None:
-        try:
-            await acall(self.keys.close)
-        finally:
-            await acall(self.records.close)
 
 
 def _given(**filters: Any) -> dict[str, Any]:
