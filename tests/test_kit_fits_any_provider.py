@@ -12,6 +12,7 @@ skipped by hand:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -257,6 +258,18 @@ class TestSettlingConformance(ProviderConformance):
     @pytest.fixture
     def provider(self) -> SettlingProvider:
         return SettlingProvider(ReferenceProcessor(settles_later=True))
+
+
+class SmallAmounts(SettlingProvider):
+    """Takes at most 15.00: less than the kit's usual test amount."""
+
+    capabilities = dataclasses.replace(SettlingProvider.capabilities, maximum_amount=1500)
+
+
+class TestSmallAmountsConformance(ProviderConformance):
+    @pytest.fixture
+    def provider(self) -> SmallAmounts:
+        return SmallAmounts(ReferenceProcessor(settles_later=True))
 
 
 def test_no_subclass_overrides_a_check() -> None:

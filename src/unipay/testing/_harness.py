@@ -201,7 +201,9 @@ class _On:
 
     @property
     def amount(self) -> int:
-        return max(AMOUNT, self.caps.minimum_amounts.get(self.currency, 1))
+        """`AMOUNT`, within what the provider declares it takes."""
+        minimum = self.caps.minimum_amounts.get(self.currency, 1)
+        return min(max(AMOUNT, minimum), self.caps.maximum_amount)
 
     def unknown(self) -> str:
         return f"{self.name}:{UNKNOWN_ID}"
