@@ -25,6 +25,7 @@ from unipay.models import (
     payment_id,
 )
 from unipay.provider import NextActionKind
+from unipay.webhooks import reading
 
 Json = Mapping[str, Any]
 
@@ -74,7 +75,7 @@ DECLINE_CODES: dict[str, str] = {
 _PREFERENCE = (("captured", "refunded"), ("authorized",), ("created",))
 
 
-class UnreadableObject(ValueError):
+class UnreadableObject(reading.UnreadableObject):
     """A Razorpay object that lacks what unipay reads from it (it says what, never the data)."""
 
 

@@ -26,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
 from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
+from unipay.webhooks.reading import UNREADABLE, unified_objects
 from unipay_razorpay import mapping
 
 logger = logging.getLogger("unipay.razorpay")
@@ -56,7 +55,6 @@ TEST_EVENTS: dict[WebhookEventType, tuple[str, str]] = {
     WebhookEventType.PAYMENT_FAILED: ("payment.failed", "failed"),
 }
 #: What reading a signed event's objects may raise: a value pydantic refuses, an odd shape.
-_UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -140,28 +138,21 @@ class WebhookVerifier:
             event = json.loads(body)
             kind, payload = event["event"], event["payload"]
             created = datetime.fromtimestamp(int(event.get("created_at") or 0), UTC)
-        except (*_UNREADABLE, RecursionError):
+        except (*UNREADABLE, RecursionError):
             raise self._refuse("the signed body is not a Razorpay event") from None
         if not isinstance(kind, str) or not isinstance(payload, Mapping):
             raise self._refuse("the signed body is not a Razorpay event")
         unified = EVENT_TYPES.get(kind, WebhookEventType.OTHER)
-        try:
-            payment, refund = self._unified(payload)
-        except _UNREADABLE as error:
-            reason = _reason(error)
-            if unified is not WebhookEventType.OTHER:
-                raise WebhookVerificationError(
-                    f"Razorpay event {mapping.excerpt(event_id)} ({mapping.excerpt(kind)}) is "
-                    f"signed, but unipay cannot read it: {reason}. Report the event to unipay.",
-                    provider=self.provider,
-                ) from None
-            logger.warning(
-                "Razorpay event %s (%s) delivered without a unified payment or refund: %s",
-                mapping.excerpt(event_id),
-                mapping.excerpt(kind),
-                reason,
-            )
-            payment, refund = None, None
+        payment, refund = unified_objects(
+            lambda: self._unified(payload),
+            provider=self.provider,
+            label="Razorpay",
+            event_id=event_id,
+            kind=kind,
+            unified=unified,
+            advice="Report the event to unipay.",
+            logger=logger,
+        )
         return WebhookEvent(
             id=event_id,
             provider=self.provider,
@@ -238,17 +229,6 @@ def _entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
 def _random_id() -> str:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(secrets.choice(alphabet) for _ in range(14))
-
-
-def _reason(error: Exception) -> str:
-    """What is wrong with an object, without repeating the payload (pydantic's text would)."""
-    if isinstance(error, mapping.UnreadableObject):
-        return str(error)
-    if isinstance(error, ValidationError):
-        first = error.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"the unified {error.title} refuses {where or 'it'}: {first['msg']}"
-    return f"its objects have an unexpected shape ({type(error).__name__})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -36,6 +36,7 @@ from unipay.models import (
     RefundStatus,
     payment_id,
 )
+from unipay.webhooks import reading
 from unipay_stripe.currencies import from_stripe_amount, to_stripe_amount
 
 #: Every payment-intent call expands the latest charge: it carries the amount refunded so far.
@@ -146,7 +147,7 @@ LEGACY_PAYMENT_STATUSES: dict[str, PaymentStatus] = {
 _KNOWN_REASONS = frozenset(r.value for r in RefundReason)
 
 
-class UnreadableObject(ValueError):
+class UnreadableObject(reading.UnreadableObject):
     """A Stripe object lacks a field unipay reads, or holds a value unipay does not know.
 
     Webhooks turn it into a refusal with this message as the reason, so the message names the

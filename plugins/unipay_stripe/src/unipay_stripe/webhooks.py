@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from pydantic import ValidationError
 
 from unipay.errors import InvalidRequest, ProviderNotConfigured, WebhookVerificationError
 from unipay.models import Payment, Refund, WebhookEvent, WebhookEventType
+from unipay.webhooks.reading import UNREADABLE, unified_objects
 from unipay_stripe import mapping
 
 logger = logging.getLogger("unipay.stripe")
@@ -53,7 +53,6 @@ EVENT_TYPES: dict[str, WebhookEventType] = {
 
 #: What reading an event's object may raise besides ``UnreadableObject``: a value pydantic
 #: refuses (a ``ValueError``) or a shape the readers did not foresee.
-_UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, OSError)
 
 
 #: The Stripe event type sent for each unified payment event (for signed test deliveries).
@@ -137,30 +136,23 @@ class WebhookVerifier:
             event = json.loads(body)
             kind, event_id, obj = event["type"], event["id"], event["data"]["object"]
             created = datetime.fromtimestamp(int(event.get("created") or 0), UTC)
-        except (*_UNREADABLE, RecursionError):
+        except (*UNREADABLE, RecursionError):
             raise self._refuse("the signed body is not a Stripe event") from None
         if not (isinstance(kind, str) and isinstance(event_id, str) and isinstance(obj, Mapping)):
             raise self._refuse("the signed body is not a Stripe event")
         unified = EVENT_TYPES.get(kind, WebhookEventType.OTHER)
-        try:
-            payment, refund = self._unified(obj)
-        except _UNREADABLE as error:
-            reason = _reason(error)
-            if unified is not WebhookEventType.OTHER:
-                raise WebhookVerificationError(
-                    f"Stripe event {mapping.excerpt(event_id)} ({mapping.excerpt(kind)}) is "
-                    f"signed, but unipay cannot read it: {reason}. unipay-stripe reads objects "
-                    "as API versions from 2019-02-11 on write them: check the API version of the "
-                    "webhook endpoint in the Stripe dashboard, or report the event to unipay.",
-                    provider=self.provider,
-                ) from None
-            logger.warning(
-                "Stripe event %s (%s) delivered without a unified payment or refund: %s",
-                mapping.excerpt(event_id),
-                mapping.excerpt(kind),
-                reason,
-            )
-            payment, refund = None, None
+        payment, refund = unified_objects(
+            lambda: self._unified(obj),
+            provider=self.provider,
+            label="Stripe",
+            event_id=event_id,
+            kind=kind,
+            unified=unified,
+            advice="unipay-stripe reads objects as API versions from 2019-02-11 on write them: "
+            "check the API version of the webhook endpoint in the Stripe dashboard, or report the "
+            "event to unipay.",
+            logger=logger,
+        )
         return WebhookEvent(
             id=event_id,
             provider=self.provider,
@@ -191,17 +183,6 @@ def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> str:
     t = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={digest}"
-
-
-def _reason(error: Exception) -> str:
-    """What is wrong with an object, without repeating the payload (pydantic's text would)."""
-    if isinstance(error, mapping.UnreadableObject):
-        return str(error)
-    if isinstance(error, ValidationError):
-        first = error.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"the unified {error.title} refuses {where or 'it'}: {first['msg']}"
-    return f"its object has an unexpected shape ({type(error).__name__})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
