@@ -207,3 +207,16 @@ def test_a_live_provider_is_never_served_without_authentication() -> None:
     )
     with pytest.raises(LiveKeyWithoutAuthentication, match="adyen"):
         create_app(settings)
+
+
+async def test_the_gateways_close_closes_the_providers_clients(fake_adyen: FakeAdyen) -> None:
+    """Each face builds its own httpx client on first use; closing the gateway closes it."""
+    provider = AdyenProvider.from_env(SETTINGS)
+    create = {"provider": "adyen", "amount": 100, "currency": "EUR"}
+    method = {"payment_method": "shopper-42:tok_success"}
+    with Gateway(providers=[provider], load_installed=False) as gateway:
+        gateway.create_payment(**create, **method)
+    async with AsyncGateway(providers=[provider], load_installed=False) as agateway:
+        await agateway.create_payment(**create, **method)
+    clients = (provider.http._client, provider.http._async_client)
+    assert all(client is not None and client.is_closed for client in clients)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from unipay import Gateway, cli
+from unipay import AsyncGateway, Gateway, cli
 from unipay.errors import AuthenticationFailed, InvalidRequest, ProviderNotConfigured
 from unipay_razorpay import RazorpayProvider
 
@@ -142,3 +142,15 @@ def test_the_command_line_lists_and_signs(
     provider = RazorpayProvider.from_env()
     event = provider.verify_webhook(body, headers)
     assert event.provider_type == "payment.captured" and event.payment is not None
+
+
+async def test_the_gateways_close_closes_the_providers_clients(fake: FakeRazorpay) -> None:
+    """Each face builds its own httpx client on first use; closing the gateway closes it."""
+    provider = RazorpayProvider(key_id=KEY_ID, key_secret=KEY_SECRET)
+    order = {"provider": "razorpay", "amount": 50_000, "currency": "INR"}
+    with Gateway(providers=[provider], load_installed=False) as gateway:
+        gateway.create_payment(**order)
+    async with AsyncGateway(providers=[provider], load_installed=False) as agateway:
+        await agateway.create_payment(**order)
+    clients = (provider.http._client, provider.http._async_client)
+    assert all(client is not None and client.is_closed for client in clients)

@@ -357,12 +357,6 @@ class AdyenProvider(Provider):
     ) -> tuple[bytes, dict[str, str]]:
         return self._notifications.sign_test_delivery(event_type, payment)
 
-    def close(self) -> None:
-        self.http.close()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
     # --- helpers --------------------------------------------------------------------------------
 
     def _post(

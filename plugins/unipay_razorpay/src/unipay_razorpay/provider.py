@@ -318,12 +318,6 @@ class RazorpayProvider(Provider):
     ) -> tuple[bytes, dict[str, str]]:
         return self._webhooks.sign_test_delivery(event_type, payment)
 
-    def close(self) -> None:
-        self.http.close()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
     def _error(self, response: httpx.Response) -> UnipayError:
         """Razorpay's refusal as unipay's error (`HttpClient.json` raises it)."""
         return translate(response, provider=self.name, redact=self.http.redact)
