@@ -78,7 +78,7 @@ def make_provider(**options: Any) -> AdyenProvider:
 def adyen_provider(fake_adyen: FakeAdyen) -> Iterator[AdyenProvider]:
     provider = make_provider()
     yield provider
-    provider.close()
+    provider.http.close()
 
 
 def adyen_signature(item: dict[str, Any], hex_key: str) -> str:

@@ -51,7 +51,7 @@ def razorpay(fake: FakeRazorpay) -> Iterator[RazorpayProvider]:
         key_id=KEY_ID, key_secret=KEY_SECRET, webhook_secrets=[WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
     )
     yield provider
-    provider.close()
+    provider.http.close()
 
 
 @pytest.fixture(params=["Gateway", "AsyncGateway"])

@@ -121,9 +121,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         crasher.stdin.close()
         crasher.wait(30)
         if loop is not None:
-            loop.run_until_complete(provider.aclose())
+            loop.run_until_complete(provider.http.aclose())
             loop.close()
-        provider.close()
+        provider.http.close()
         store.close()
         server.stdin.close()
         server.wait(30)
