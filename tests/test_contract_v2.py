@@ -629,12 +629,17 @@ def test_redact_removes_the_clients_credentials_and_the_secrets_it_is_given() ->
     client = HttpClient(
         provider="p",
         base_url="https://api.example/",
-        headers={"Authorization": "Bearer sk_1", "X-Api-Key": "ak_2", "Accept": "text/plain"},
-        auth=("key_id", "pw_3"),
+        headers={
+            "Authorization": "Bearer sk_test_1",
+            "X-Api-Key": "ak_test_2",
+            "Api-Key-Version": "2",  # too short to be a credential
+            "Accept": "text/plain",
+        },
+        auth=("key_id", "pw_test_3"),
         secrets=["whsec_4", None, ""],
     )
-    text = client.redact("sk_1 ak_2 pw_3 whsec_4 key_id text/plain Bearer")
-    assert text == "[redacted] [redacted] [redacted] [redacted] key_id text/plain Bearer"
+    text = client.redact("sk_test_1 ak_test_2 pw_test_3 whsec_4 key_id text/plain Bearer v2")
+    assert text == "[redacted] [redacted] [redacted] [redacted] key_id text/plain Bearer v2"
 
 
 async def test_a_refused_connection_says_the_request_never_left(face_of: Any) -> None:

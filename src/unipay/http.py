@@ -69,19 +69,22 @@ def error_for(
 
 #: Header names that carry a credential, whatever the provider calls it (X-API-Key, Api-Token).
 _CREDENTIAL_HEADER = re.compile(r"authorization|key|token|secret", re.IGNORECASE)
+_SHORTEST_CREDENTIAL = 8
 
 
 def _credentials(
     headers: Mapping[str, str], auth: httpx.Auth | tuple[str, str] | None
 ) -> list[str]:
     """The secrets a client is configured with: credential headers' values (without a scheme
-    such as ``Bearer``) and a Basic auth password."""
+    such as ``Bearer``) and a Basic auth password. Values under `_SHORTEST_CREDENTIAL`
+    characters are left out: a header such as ``Api-Key-Version: 2`` is no secret, and
+    redacting every "2" would garble the messages."""
     found = [
         value.split(" ")[-1] for name, value in headers.items() if _CREDENTIAL_HEADER.search(name)
     ]
     if isinstance(auth, tuple):
         found.append(auth[1])
-    return found
+    return [value for value in found if len(value) >= _SHORTEST_CREDENTIAL]
 
 
 class HttpClient:
