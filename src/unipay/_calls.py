@@ -192,26 +192,10 @@ class IdempotentCalls:
         except GeneratorExit:
             raise
         except PaymentDeclined as declined:
-            yield from self._complete(
-                key, token, encode_result(declined), declined.payment, None, obs
-            )
-            yield from self._unlock_payment(op.payment_id, held, obs)
-            yield from self._after(op, None, declined)
+            yield from self._settle_declined(op, token, held, declined, obs)
             raise
         except BaseException as error:  # cancellation too: the key must stay usable by a retry
-            raised: BaseException = error
-            if unknown is not None and began and in_doubt(error):
-                # The provider may have acted and would not deduplicate a retry: the key keeps
-                # the doubt until reconcile settles it.
-                yield from self._complete(key, token, unknown.encode(), None, None, obs)
-                if isinstance(error, Exception) and not isinstance(error, OutcomeUnknown):
-                    raised = unknown.error()
-                    raised.__cause__ = error
-            else:
-                with around_store(obs, "release", OPERATION_SCOPE):
-                    yield from release_claim(self.store, OPERATION_SCOPE, key, token)
-            yield from self._unlock_payment(op.payment_id, held, obs)
-            yield from self._after(op, None, raised)
+            raised = yield from self._settle_failure(op, token, held, unknown, began, error, obs)
             if raised is error:
                 raise
             raise raised from error
@@ -224,6 +208,53 @@ class IdempotentCalls:
         if self.plugin_manager.hook.unipay_after_operation.get_hookimpls():
             yield from self._after(op, result, None)
         return result
+
+    def _settle_declined(
+        self,
+        op: OperationCall,
+        token: str,
+        held: str | None,
+        declined: PaymentDeclined,
+        obs: Observers | None,
+    ) -> Flow[None]:
+        """A decline is an answer, not a failure: the key keeps it (and the declined payment),
+        so a retry with the same key replays the decline instead of charging again."""
+        yield from self._complete(
+            op.idempotency_key, token, encode_result(declined), declined.payment, None, obs
+        )
+        yield from self._unlock_payment(op.payment_id, held, obs)
+        yield from self._after(op, None, declined)
+
+    def _settle_failure(
+        self,
+        op: OperationCall,
+        token: str,
+        held: str | None,
+        unknown: Unknown | None,
+        began: bool,
+        error: BaseException,
+        obs: Observers | None,
+    ) -> Flow[BaseException]:
+        """Leave the key of a failed call fit for a retry, and return the error to raise.
+
+        The key is released, so a retry with it calls the provider again; unless the provider
+        may have acted and would not deduplicate that retry (``unknown``, once the call
+        ``began``): then the key keeps the doubt until reconcile settles it, and an exception
+        other than ``OutcomeUnknown`` is raised as one, caused by it (a cancellation stays
+        one)."""
+        key = op.idempotency_key
+        raised: BaseException = error
+        if unknown is not None and began and in_doubt(error):
+            yield from self._complete(key, token, unknown.encode(), None, None, obs)
+            if isinstance(error, Exception) and not isinstance(error, OutcomeUnknown):
+                raised = unknown.error()
+                raised.__cause__ = error
+        else:
+            with around_store(obs, "release", OPERATION_SCOPE):
+                yield from release_claim(self.store, OPERATION_SCOPE, key, token)
+        yield from self._unlock_payment(op.payment_id, held, obs)
+        yield from self._after(op, None, raised)
+        return raised
 
     def _replay(self, key: str, stored: str) -> Flow[Payment | Refund]:
         """The stored outcome of ``key``, or what reconcile learned of an unknown one."""
