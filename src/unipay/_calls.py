@@ -7,8 +7,9 @@ looking a call in doubt up by its reference when the provider does not deduplica
 key with the outcome, run the after hooks.
 
 Kept apart from `unipay.gateway` so that the public face reads as the operations a caller looks
-for. A base class rather than functions: its methods are flows over the gateway's store, policies
-and hooks, and a method inherited costs nothing more per call than one defined on the gateway.
+for; the claims, locks and completions in the store are in `unipay._claims`. A base class rather
+than functions: its methods are flows over the gateway's store, policies and hooks, and a method
+inherited costs nothing more per call than one defined on the gateway.
 """
 
 from __future__ import annotations
@@ -26,23 +27,15 @@ from typing import Any, TypeVar, cast
 import pluggy
 from pydantic import BaseModel
 
-from unipay._flow import Call, Flow, Sleep, call, hook, shielded
+from unipay._claims import StoreClaims
+from unipay._flow import Call, Flow, Sleep, call, hook
 from unipay._observe import Observers, around_attempt, around_store, observe_operation
-from unipay.errors import (
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
-    OutcomeUnknown,
-    PaymentDeclined,
-    StoreUnavailable,
-    UnipayError,
-)
+from unipay.errors import OutcomeUnknown, PaymentDeclined, UnipayError
 from unipay.hookspecs import OperationCall
 from unipay.idempotency import (
     ATTEMPT_SCOPE,
     OPERATION_SCOPE,
-    PAYMENT_SCOPE,
     RESOLVED_SCOPE,
-    IdempotencyPolicy,
     RetryPolicy,
     Unknown,
     check_key,
@@ -63,8 +56,7 @@ from unipay.models import (
 )
 from unipay.plugins import ProviderRegistry
 from unipay.provider import Answer, CallContext, Provider
-from unipay.storage import Store
-from unipay.storage.base import Claim, ClaimState
+from unipay.storage.base import ClaimState
 
 logger = logging.getLogger("unipay")
 
@@ -74,16 +66,13 @@ Step = functools.partial[Answer[R]]
 A = TypeVar("A")
 
 
-class IdempotentCalls:
-    """Claims, locks, provider attempts and completions; `unipay.gateway`'s core inherits them.
+class IdempotentCalls(StoreClaims):
+    """The idempotent call and its provider attempts; `unipay.gateway`'s core inherits them.
 
-    The gateway sets these attributes in its ``__init__``; they are declared here for the
-    methods below."""
+    The gateway sets these attributes (and `StoreClaims`'s) in its ``__init__``."""
 
     plugin_manager: pluggy.PluginManager
     providers: ProviderRegistry
-    store: Store
-    idempotency: IdempotencyPolicy
     retry: RetryPolicy
 
     def _mutate(
@@ -295,120 +284,6 @@ class IdempotentCalls:
                 "%s on %s: found by its reference after a call in doubt", op.operation, target.name
             )
         return found
-
-    def _claim(self, key: str, print_: str, obs: Observers | None = None) -> Flow[Claim]:
-        policy = self.idempotency
-        deadline = time.monotonic() + policy.wait
-        while True:
-            claim = yield from self._store_claim(
-                OPERATION_SCOPE, key, print_, policy.retention, obs
-            )
-            if claim.state is ClaimState.MISMATCH:
-                raise IdempotencyKeyReused(
-                    f"Idempotency key {key!r} was already used for a different operation or "
-                    "different parameters. Use a new key for a new request."
-                )
-            if claim.state is not ClaimState.IN_PROGRESS:
-                return claim
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise IdempotencyInProgress(
-                    f"A call with idempotency key {key!r} is still in progress. Retry with the "
-                    "same key shortly, or set IdempotencyPolicy(wait=...) to wait for it."
-                )
-            yield Sleep(min(policy.poll_interval, remaining))
-
-    def _lock_payment(self, payment_id: str, obs: Observers | None = None) -> Flow[str]:
-        """Hold ``payment_id`` for one state-dependent operation, waiting (up to one lease) for
-        another that holds it. The lock is a claim like a key's, so it serializes callers in
-        every process and host sharing the store, and a holder that died loses it with its
-        lease."""
-        policy = self.idempotency
-        deadline = time.monotonic() + policy.lock_timeout
-        while True:
-            claim = yield from self._store_claim(
-                PAYMENT_SCOPE, payment_id, PAYMENT_SCOPE, policy.lock_timeout, obs
-            )
-            if claim.state is ClaimState.CLAIMED:
-                assert claim.token is not None
-                return claim.token
-            if time.monotonic() >= deadline:
-                raise IdempotencyInProgress(
-                    f"Another refund or capture of payment {payment_id} has been running for "
-                    f"{policy.lock_timeout:g} s. Retry with the same idempotency key shortly."
-                )
-            yield Sleep(policy.poll_interval)
-
-    def _unlock_payment(
-        self, payment_id: str | None, token: str | None, obs: Observers | None = None
-    ) -> Flow[None]:
-        if payment_id is not None and token is not None:
-            with around_store(obs, "release", PAYMENT_SCOPE):
-                yield from release_claim(self.store, PAYMENT_SCOPE, payment_id, token)
-
-    def _store_claim(
-        self, scope: str, key: str, print_: str, retention: float, obs: Observers | None = None
-    ) -> Flow[Claim]:
-        """The store's claim with this gateway's lease; a failing store raises
-        ``StoreUnavailable`` before any provider is called."""
-        try:
-            with around_store(obs, "claim", scope):
-                claim = yield from shielded(
-                    self.store.claim,
-                    scope,
-                    key,
-                    print_,
-                    lease=self.idempotency.lock_timeout,
-                    retention=retention,
-                )
-        except UnipayError:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(
-                f"The idempotency store failed ({type(exc).__name__}); no provider was "
-                "called. Check the store's database and retry with the same key."
-            ) from exc
-        return claim
-
-    def _complete(
-        self,
-        key: str,
-        token: str,
-        result: str,
-        payment: Payment | None,
-        refund: Refund | None,
-        obs: Observers | None = None,
-    ) -> Flow[None]:
-        try:
-            with around_store(obs, "complete", OPERATION_SCOPE):
-                yield from call(
-                    self.store.complete,
-                    OPERATION_SCOPE,
-                    key,
-                    token,
-                    result,
-                    payment=payment,
-                    refund=refund,
-                )
-        except Exception as exc:
-            raise StoreUnavailable(
-                f"The provider answered but the outcome could not be stored "
-                f"({type(exc).__name__}). Retry with the same idempotency key {key!r} after "
-                "the lock timeout: the provider deduplicates it, so nothing is charged twice."
-            ) from exc
-
-    def _complete_scope(
-        self,
-        scope: str,
-        key: str,
-        token: str,
-        result: str,
-        payment: Payment | None,
-        refund: Refund | None,
-    ) -> Flow[None]:
-        yield from call(
-            self.store.complete, scope, key, token, result, payment=payment, refund=refund
-        )
 
     def _call_provider(
         self,
