@@ -65,7 +65,8 @@ def _payment(name: str, paid: ProcessorPayment) -> Payment:
 
 class Keyless(Provider):
     """A provider that honours no idempotency key, on a reference processor; ``fail`` makes the
-    next calls raise a transient error after (``"after"``) or before (``"before"``) acting."""
+    next calls raise a transient error after (``"after"``) or before (``"before"``) acting, or
+    crash after acting (``"crash"``)."""
 
     def __init__(self, *, lookup: bool) -> None:
         self.name = "keyless"
@@ -95,6 +96,8 @@ class Keyless(Provider):
             ) from None
         if when == "after":
             raise ProviderUnavailable("timed out after the processor acted", provider=self.name)
+        if when == "crash":
+            raise RuntimeError("the SDK crashed after the processor acted")
         return _payment(self.name, paid)
 
     def refund_payment(
@@ -146,6 +149,20 @@ async def test_a_call_in_doubt_is_not_resent_without_a_lookup(face_of: Any) -> N
     assert keyless.processor.calls["create"] == 1
     with pytest.raises(UnsupportedOperation, match="dashboard"):
         await face("reconcile", "order-1")
+
+
+async def test_a_crash_after_the_provider_acted_is_an_unknown_outcome(face_of: Any) -> None:
+    keyless = Keyless(lookup=False)
+    face = face_of(keyless)
+    keyless.fail = ["crash"]
+    with pytest.raises(OutcomeUnknown) as unknown:
+        await face("create_payment", idempotency_key="order-2", **CHARGE)
+    assert isinstance(unknown.value.__cause__, RuntimeError)
+    assert not unknown.value.retriable
+    # The key keeps the doubt: its retry replays it and never reaches the provider again.
+    with pytest.raises(OutcomeUnknown):
+        await face("create_payment", idempotency_key="order-2", **CHARGE)
+    assert keyless.processor.calls["create"] == 1
 
 
 async def test_a_call_in_doubt_is_looked_up_by_its_reference(face_of: Any) -> None:
