@@ -319,8 +319,3 @@ def _int(obj: Json, key: str, default: int | None = None) -> int:
             return default
         raise UnreadableObject(f"its {key!r} is missing or not an integer")
     return value
-
-
-def excerpt(text: str) -> str:
-    """A provider-sent identifier for a log line or message: short, printable."""
-    return "".join(c if c.isprintable() else "?" for c in text[:64])

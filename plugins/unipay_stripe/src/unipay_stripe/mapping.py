@@ -37,6 +37,7 @@ from unipay.models import (
     payment_id,
 )
 from unipay.webhooks import reading
+from unipay.webhooks.reading import excerpt
 from unipay_stripe.currencies import from_stripe_amount, to_stripe_amount
 
 #: Every payment-intent call expands the latest charge: it carries the amount refunded so far.
@@ -153,12 +154,6 @@ class UnreadableObject(reading.UnreadableObject):
     Webhooks turn it into a refusal with this message as the reason, so the message names the
     object and the field and shows at most a short excerpt of a value (never a whole payload).
     """
-
-
-def excerpt(value: Any) -> str:
-    """A value as an error message may show it: its repr, cut at 40 characters."""
-    shown = repr(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _text(obj: Mapping[str, Any], name: str, kind: str) -> str | None:
