@@ -12,7 +12,10 @@ SQL runs' worst loop lag in ms (target: at most 20; the ratio column is that lag
 them (issue 19, problem 2: the async face runs a blocking store's calls with
 ``asyncio.to_thread``) is shown by two more rows: ``MemoryStore`` marked ``blocking = True``,
 which pays the same thread hops with no database behind them, and the SQL store with the loop's
-default executor at 32 threads instead of ``min(32, cpus + 4)``.
+default executor at 32 threads instead of ``min(32, cpus + 4)``. And one row bounds what any
+store can reach that commits each claim and each completion (SQLStore's design, and what makes
+an idempotency key safe across processes): unipay's statements for a create, by hand, through
+psycopg's own async connections (``BareSQLBurst``: no SQLAlchemy, no threads, no gateway).
 
     .venv/bin/python -m benchmarks.async_store [--quick]
 """
@@ -34,6 +37,16 @@ from typing import Any
 
 from benchmarks._report import MIN_PAIRS, Pairs, Row, paired, paired_row, print_table
 from benchmarks.gateway_overhead import StubProvider
+from benchmarks.idempotency import (
+    COMMIT,
+    bare_create,
+    connect_bare,
+    driver_url,
+    drop_tables,
+    next_step,
+    payload_of,
+    prepare_bare,
+)
 from unipay import AsyncGateway, CallContext, Gateway
 from unipay._flow import Sleep
 from unipay.models import CreatePaymentRequest, Payment
@@ -49,6 +62,8 @@ THROUGHPUT_TARGET = ">= 0.5"
 LAG_TARGET = "<= 20"
 #: The sweep's larger executor: Python's ceiling for the default one, as on a 28+ core host.
 WIDE_EXECUTOR = 32
+#: The bare async peer's connections: 6 and 16 gave the same rate here, 32 and 64 less.
+BARE_CONNECTIONS = 16
 
 
 class SleepyProvider(StubProvider):
@@ -71,19 +86,16 @@ class ThreadedMemoryStore(MemoryStore):
 
 
 class Burst:
-    """``creates`` concurrent creates through one gateway on one loop, with a lag ticker."""
+    """``creates`` concurrent creates (``_create``) on one loop, with a lag ticker."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, store: Store, creates: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, creates: int) -> None:
         self.loop = loop
         self.creates = creates
-        self.gateway = AsyncGateway(providers=[SleepyProvider()], store=store, load_installed=False)
         self.lags: list[float] = []
         loop.run_until_complete(self._burst(32))  # warm-up: tables, connections, threads
 
     async def _create(self) -> None:
-        await self.gateway.create_payment(
-            provider="sleepy", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
-        )
+        raise NotImplementedError
 
     async def _burst(self, count: int) -> tuple[float, float]:
         worst = 0.0
@@ -112,7 +124,82 @@ class Burst:
         return rate
 
     def close(self) -> None:
+        pass
+
+
+class GatewayBurst(Burst):
+    """Creates through one ``AsyncGateway`` over ``store`` and the 50 ms provider."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, store: Store, creates: int) -> None:
+        self.gateway = AsyncGateway(providers=[SleepyProvider()], store=store, load_installed=False)
+        super().__init__(loop, creates)
+
+    async def _create(self) -> None:
+        await self.gateway.create_payment(
+            provider="sleepy", amount=1299, currency="USD", idempotency_key=uuid.uuid4().hex
+        )
+
+    def close(self) -> None:
         self.loop.run_until_complete(self.gateway.aclose())
+
+
+class BareSQLBurst(Burst):
+    """The bound of any store that commits each claim and each completion, as SQLStore does:
+    unipay's statements for a create (``benchmarks.idempotency.bare_create``), sent through
+    psycopg's own async connections, no SQLAlchemy, no threads, no gateway. A create holds one
+    of ``BARE_CONNECTIONS`` connections while it runs SQL, not during the provider's 50 ms.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, url: str, creates: int) -> None:
+        import psycopg
+
+        self.prefix = f"p3a{uuid.uuid4().hex[:8]}_"
+        self.url = url
+        self.payload = payload_of(url, self.prefix)
+        plain = driver_url(url)
+
+        async def connect() -> list[psycopg.AsyncConnection[Any]]:
+            return [await psycopg.AsyncConnection.connect(plain) for _ in range(BARE_CONNECTIONS)]
+
+        self.connections = loop.run_until_complete(connect())
+        self.pool: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+        for connection in self.connections:
+            self.pool.put_nowait(connection)
+        setup, _ = connect_bare(url)
+        self.sql = prepare_bare(setup, "postgresql", self.prefix)
+        setup.close()
+        try:
+            super().__init__(loop, creates)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _create(self) -> None:
+        flow = bare_create(self.sql, self.payload, uuid.uuid4().hex)
+        answer, connection = None, await self.pool.get()
+        while (step := next_step(flow, answer)) is not None:
+            answer = None
+            if connection is None:  # the claim is committed: the provider's call, then on
+                await asyncio.sleep(LATENCY)
+                connection = await self.pool.get()
+            if step is COMMIT:
+                await connection.commit()
+                self.pool.put_nowait(connection)
+                connection = None
+            elif step.many:
+                async with connection.cursor() as cursor:
+                    await cursor.executemany(step.sql, step.params)
+            else:
+                cursor = await connection.execute(step.sql, step.params)
+                answer = None if cursor.description is None else await cursor.fetchone()
+
+    def close(self) -> None:
+        async def drop() -> None:
+            for connection in self.connections:
+                await connection.close()
+
+        self.loop.run_until_complete(drop())
+        drop_tables(self.url, self.prefix)
 
 
 @contextmanager
@@ -134,16 +221,24 @@ def _stores(directory: Path) -> Iterator[tuple[str, Callable[[], Store]]]:
     yield "postgresql", lambda: SQLStore(POSTGRES_URL)
 
 
+#: A burst on a loop, of so many creates.
+MakeBurst = Callable[[asyncio.AbstractEventLoop, int], Burst]
+
+
+def _through(store: Callable[[], Store]) -> MakeBurst:
+    return lambda loop, creates: GatewayBurst(loop, store(), creates)
+
+
 def _compare(
-    store: Callable[[], Store],
+    make: MakeBurst,
     creates: int,
     pairs: int,
     executor_threads: int | None = None,
 ) -> tuple[Pairs, list[float], list[float]]:
-    """Throughput of ``store`` against ``MemoryStore``, paired; both sides' worst lags."""
+    """Throughput of ``make``'s bursts against the memory store's, paired; both worst lags."""
     with _loop(executor_threads) as loop:
-        sql = Burst(loop, store(), creates)
-        memory = Burst(loop, MemoryStore(), creates)
+        sql = make(loop, creates)
+        memory = GatewayBurst(loop, MemoryStore(), creates)
         try:
             measured = paired(sql, memory, pairs)
         finally:
@@ -172,10 +267,27 @@ def _sequential(store: Store, creates: int) -> Callable[[], float]:
 def _reachable(factory: Callable[[], Store]) -> bool:
     try:
         with _loop() as loop:
-            Burst(loop, factory(), 1).close()
+            GatewayBurst(loop, factory(), 1).close()
     except Exception:  # no server (or no driver): its rows are skipped, and said so
         return False
     return True
+
+
+def _bare_bound(creates: int, pairs: int) -> Row:
+    """What any store committing each claim and completion can reach here, on the driver's
+    own async connections: the bound of the SQLStore rows' target."""
+    bare, lags, _ = _compare(
+        lambda loop, count: BareSQLBurst(loop, POSTGRES_URL, count), creates, pairs
+    )
+    comparison = f"postgresql: bare async SQL ({BARE_CONNECTIONS} connections) / MemoryStore"
+    note = f"; worst lag {_ms(lags):.0f} ms (range {min(lags) * 1e3:.0f}-{max(lags) * 1e3:.0f})"
+    return paired_row(
+        f"async store, {creates} concurrent creates, 50 ms provider",
+        comparison,
+        bare,
+        unit="creates/s",
+        note=note,
+    )
 
 
 def _ms(lags: list[float]) -> float:
@@ -192,25 +304,27 @@ def run(quick: bool = False) -> list[Row]:
             if not _reachable(factory):
                 print(f"async_store: {label} unreachable, its rows skipped", file=sys.stderr)
                 continue
-            measured, lags, memory_lags = _compare(factory, creates, pairs)
+            measured, lags, memory_lags = _compare(_through(factory), creates, pairs)
             rows.append(paired_row(name, f"{label}: SQLStore / MemoryStore", measured,
                                    THROUGHPUT_TARGET, unit="creates/s"))  # fmt: skip
             rows.append(Row(name, f"{label}: SQLStore worst loop lag, ms", _ms(lags), LAG_TARGET,
                             f"range {min(lags) * 1e3:.0f}-{max(lags) * 1e3:.0f} ms; "
                             f"MemoryStore {_ms(memory_lags):.0f} ms"))  # fmt: skip
+            if label == "postgresql":
+                rows.append(_bare_bound(creates, pairs))
             with _loop() as loop:
-                burst = Burst(loop, factory(), creates)
+                burst = GatewayBurst(loop, factory(), creates)
                 try:
                     loop_bound = paired(burst, _sequential(factory(), creates // 3), pairs)
                 finally:
                     burst.close()
             rows.append(paired_row(name, f"{label}: async burst / sync sequential loop",
                                    loop_bound, unit="creates/s"))  # fmt: skip
-            wide, wide_lags, _ = _compare(factory, creates, pairs, WIDE_EXECUTOR)
+            wide, wide_lags, _ = _compare(_through(factory), creates, pairs, WIDE_EXECUTOR)
             rows.append(paired_row(name, f"{label}, executor of {WIDE_EXECUTOR}: SQLStore / "
                                    "MemoryStore", wide, unit="creates/s",
                                    note=f"; worst lag {_ms(wide_lags):.0f} ms"))  # fmt: skip
-        hop, hop_lags, _ = _compare(ThreadedMemoryStore, creates, pairs)
+        hop, hop_lags, _ = _compare(_through(ThreadedMemoryStore), creates, pairs)
         lag = f"; worst lag {_ms(hop_lags):.0f} ms"
         rows.append(paired_row(name, "MemoryStore in threads (hops only) / MemoryStore", hop,
                                unit="creates/s", note=lag))  # fmt: skip

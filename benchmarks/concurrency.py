@@ -6,7 +6,9 @@ payment is create (manual capture, confirmed) -> capture -> refund, three reques
 run the same payments, each side reused across its bursts: unipay's ``AsyncGateway`` over
 ``StripeProvider(api_base=...)``; stripe-python's async client directly on the same transport
 (target: unipay at most 1.05x its time, so the ratio is unipay's own cost); and stripe-python's
-sync client in a pool of 32 threads (target: unipay async at least 3x faster). Each comparison
+sync client in a pool of 32 threads (target: unipay async at least 3x faster). A fourth side,
+the same three requests sent with httpx alone on the same kind of transport, is the async sides'
+floor: what the HTTP stack reaches here without stripe-python or unipay. Each comparison
 is paired (``_report.paired``: A B / B A, at least 5 pairs, median of the pairs' ratios).
 
 Connection pools: unipay's StripeProvider spreads its async requests over pools of ten
@@ -21,7 +23,7 @@ with one client shared by 32 threads, httpcore's sync pool closed connections un
 is retried (the whole payment, at most ``RETRIES`` times), counted and printed in the row's
 detail, never hidden; unipay's sides are not retried: an error there fails the run.
 
-    .venv/bin/python -m benchmarks.concurrency [--quick]     # about 3 minutes; quick ~40 s
+    .venv/bin/python -m benchmarks.concurrency [--quick]     # about 6 minutes; quick about 1
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -46,7 +49,7 @@ from benchmarks._serve import uvicorn
 from benchmarks.stripe_overhead import KEY, _direct_async, _direct_sync, _unipay_async
 from unipay import AsyncGateway
 from unipay_stripe import StripeProvider
-from unipay_stripe.transport import PooledHTTPXClient
+from unipay_stripe.transport import PooledHTTPXClient, ShardedAsyncTransport
 
 LATENCY = 0.200
 LATENCY_ENV = "UNIPAY_BENCH_LATENCY"
@@ -54,6 +57,11 @@ THREADS = 32
 CONNECTIONS = 100
 #: A payment whose request failed in the thread peer is run again at most this many times.
 RETRIES = 3
+#: ``stripe_overhead.CREATE`` as stripe-python form-encodes it.
+RAW_CREATE = {"amount": "2000", "currency": "usd", "capture_method": "manual", "confirm": "true",
+              "payment_method": "pm_card_visa", "expand[0]": "latest_charge",
+              "automatic_payment_methods[enabled]": "true",
+              "automatic_payment_methods[allow_redirects]": "never"}  # fmt: skip
 FAKE = Path(__file__).parents[1] / "plugins" / "unipay_stripe" / "tests" / "fake_stripe.py"
 
 
@@ -175,6 +183,12 @@ class _AsyncSides:
         self.gateway = AsyncGateway(providers=[provider], load_installed=False)
         self.http = PooledHTTPXClient(timeout=80, max_connections=CONNECTIONS)
         self.stripe = _client(base, self.http)
+        self.raw = httpx.AsyncClient(
+            base_url=base,
+            headers={"Authorization": f"Bearer {KEY}"},
+            transport=ShardedAsyncTransport.pooled(max_connections=CONNECTIONS),
+            timeout=80,
+        )
 
     def _burst(self, payments: int, flow: Any) -> float:
         async def burst() -> float:
@@ -190,9 +204,29 @@ class _AsyncSides:
     def stripe_async(self, payments: int) -> float:
         return self._burst(payments, lambda: _direct_async(self.stripe))
 
+    def raw_httpx(self, payments: int) -> float:
+        return self._burst(payments, self._raw_payment)
+
+    async def _raw_payment(self) -> None:
+        """The same three requests with httpx alone, on a transport like the others': what the
+        HTTP stack costs without stripe-python or unipay (the async sides' floor)."""
+        key = uuid.uuid4().hex
+        post = self.raw.post
+        created = await post("/v1/payment_intents", data=RAW_CREATE,
+                             headers={"Idempotency-Key": key + "c"})  # fmt: skip
+        intent = created.raise_for_status().json()["id"]
+        captured = await post(f"/v1/payment_intents/{intent}/capture",
+                              data={"expand[0]": "latest_charge"},
+                              headers={"Idempotency-Key": key + "k"})  # fmt: skip
+        captured.raise_for_status()
+        refunded = await post("/v1/refunds", data={"payment_intent": intent},
+                              headers={"Idempotency-Key": key + "r"})  # fmt: skip
+        refunded.raise_for_status()
+
     def close(self) -> None:
         self.loop.run_until_complete(self.gateway.aclose())
         self.loop.run_until_complete(self.http.close_async())  # type: ignore[no-untyped-call]
+        self.loop.run_until_complete(self.raw.aclose())
         self.loop.close()
 
 
@@ -203,7 +237,10 @@ def run(quick: bool = False) -> list[Row]:
         sides, threads = _AsyncSides(base), _ThreadClients(base)
         try:
             sides.unipay(THREADS), sides.stripe_async(THREADS), threads(THREADS)  # warm-up
+            sides.raw_httpx(THREADS)
             threaded = paired(lambda: threads(payments), lambda: sides.unipay(payments), MIN_PAIRS)
+            floor = paired(lambda: threads(payments), lambda: sides.raw_httpx(payments),
+                           MIN_PAIRS)  # fmt: skip
             own = paired(lambda: sides.unipay(payments), lambda: sides.stripe_async(payments),
                          MIN_PAIRS)  # fmt: skip
         finally:
@@ -218,6 +255,8 @@ def run(quick: bool = False) -> list[Row]:
                    unit="s per burst"),
         paired_row(name, f"stripe sync {THREADS} threads / unipay async", threaded, ">= 3",
                    unit="s per burst", note=retried),
+        paired_row(name, f"stripe sync {THREADS} threads / httpx alone, async", floor,
+                   unit="s per burst"),
     ]  # fmt: skip
 
 

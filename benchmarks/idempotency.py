@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
@@ -133,7 +133,7 @@ def _tables(dialect: str, prefix: str) -> list[str]:
     return statements
 
 
-def _connect(url: str) -> tuple[Any, str]:
+def connect_bare(url: str) -> tuple[Any, str]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         connection: Any = sqlite3.connect(f"{parsed.database}.bare", timeout=30.0)
@@ -141,33 +141,90 @@ def _connect(url: str) -> tuple[Any, str]:
         return connection, "sqlite"
     import psycopg
 
-    plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return psycopg.connect(plain), "postgresql"
+    return psycopg.connect(driver_url(url)), "postgresql"
 
 
-def _bare_work(url: str, prefix: str, payload: Payload) -> Work:
-    connection, dialect = _connect(url)
-    sql = _statements(dialect, f"{prefix}bare_")
+def driver_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as psycopg's own ``connect`` takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a bare create, with its parameters; ``many`` runs it once per row."""
+
+    sql: str
+    params: Any = None
+    many: bool = False
+
+
+#: Where a bare create commits. Between its claim and its completion the provider is called: the
+#: async peer in ``benchmarks.async_store`` gives its connection back and waits meanwhile.
+COMMIT = Statement("COMMIT")
+
+
+def bare_create(
+    sql: dict[str, str], payload: Payload, key: str
+) -> Generator[Statement, tuple[Any, ...] | None, None]:
+    """unipay's statements for one idempotent create, as steps that are each sent back the
+    statement's first row (or None): one flow for the sync driver here (``_bare_work``) and
+    the async one in ``benchmarks.async_store``."""
+    token, payment_id, fingerprint = uuid.uuid4().hex, f"stub:{key}", "f" * 64
+    claim = ("operation", key, fingerprint, token, LEASE, RETENTION, fingerprint)
+    claimed = yield Statement(sql["claim"], claim)
+    if claimed is None or claimed[0] != token:
+        raise AssertionError("a fresh key was not claimed")
+    yield COMMIT
+    yield Statement(sql["complete"], (payload.result, "operation", key, token))
+    if (yield Statement(sql["read"], (payment_id,))) is None:
+        row = (payment_id, payload.data, "stub", "succeeded", time.time(), "USD")
+        yield Statement(sql["insert"], row)
+        terms = [(f"{n}:{key}", payment_id) for n in range(payload.terms)]
+        yield Statement(sql["terms"], terms, many=True)
+    yield COMMIT
+
+
+def prepare_bare(connection: Any, dialect: str, prefix: str) -> dict[str, str]:
+    """The bare side's tables under ``prefix`` (made if missing), and its statements."""
     for statement in _tables(dialect, f"{prefix}bare_"):
         connection.execute(statement)
     connection.commit()
-    fingerprint, created = "f" * 64, time.time()
+    return _statements(dialect, f"{prefix}bare_")
+
+
+def first_row(cursor: Any) -> tuple[Any, ...] | None:
+    """The first row of what a statement returned; None when it returns no rows at all."""
+    row: tuple[Any, ...] | None = None if cursor.description is None else cursor.fetchone()
+    return row
+
+
+def _bare_work(url: str, prefix: str, payload: Payload) -> Work:
+    connection, dialect = connect_bare(url)
+    sql = prepare_bare(connection, dialect, prefix)
 
     def work(key: str) -> None:
-        token, payment_id = uuid.uuid4().hex, f"stub:{key}"
-        claim = ("operation", key, fingerprint, token, LEASE, RETENTION, fingerprint)
-        if connection.execute(sql["claim"], claim).fetchone()[0] != token:
-            raise AssertionError("a fresh key was not claimed")
-        connection.commit()
-        connection.execute(sql["complete"], (payload.result, "operation", key, token))
-        if connection.execute(sql["read"], (payment_id,)).fetchone() is None:
-            row = (payment_id, payload.data, "stub", "succeeded", created, "USD")
-            connection.execute(sql["insert"], row)
-            terms = [(f"{n}:{key}", payment_id) for n in range(payload.terms)]
-            connection.cursor().executemany(sql["terms"], terms)
-        connection.commit()
+        flow = bare_create(sql, payload, key)
+        answer = None
+        while (step := next_step(flow, answer)) is not None:
+            answer = None
+            if step is COMMIT:
+                connection.commit()
+            elif step.many:
+                connection.cursor().executemany(step.sql, step.params)
+            else:
+                answer = first_row(connection.execute(step.sql, step.params))
 
     return work
+
+
+def next_step(
+    flow: Generator[Statement, tuple[Any, ...] | None, None], answer: tuple[Any, ...] | None
+) -> Statement | None:
+    """The flow's next statement, sent ``answer``; None when it is done."""
+    try:
+        return flow.send(answer)
+    except StopIteration:
+        return None
 
 
 # --- the workers ---------------------------------------------------------------------------------
@@ -300,11 +357,19 @@ def latency_flat(url: str, prefix: str, many: int, pairs: int) -> Row:
 
 
 def _drop_bare(url: str, prefix: str) -> None:
-    connection, _ = _connect(url)
+    connection, _ = connect_bare(url)
     for table in _BARE_TABLES:
         connection.execute(f"DROP TABLE IF EXISTS {prefix}bare_{table}")
     connection.commit()
     connection.close()
+
+
+def drop_tables(url: str, prefix: str) -> None:
+    """unipay's tables and the bare side's, under ``prefix``."""
+    cleanup = SQLStore(url, table_prefix=prefix)
+    cleanup.metadata.drop_all(cleanup.engine)
+    cleanup.close()
+    _drop_bare(url, prefix)
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -339,10 +404,7 @@ def run(quick: bool = False) -> list[Row]:
                 )
             rows.append(latency_flat(url, prefix, 100_000 if quick else 1_000_000, pairs))
         finally:
-            cleanup = SQLStore(url, table_prefix=prefix)
-            cleanup.metadata.drop_all(cleanup.engine)
-            cleanup.close()
-            _drop_bare(url, prefix)
+            drop_tables(url, prefix)
     return rows
 
 
