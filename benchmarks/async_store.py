@@ -111,10 +111,12 @@ class Burst:
         tick = asyncio.ensure_future(ticker())
         await asyncio.sleep(0)
         start = time.perf_counter()
-        await asyncio.gather(*(self._create() for _ in range(count)))
-        elapsed = time.perf_counter() - start
-        running = False
-        await tick
+        try:
+            await asyncio.gather(*(self._create() for _ in range(count)))
+            elapsed = time.perf_counter() - start
+        finally:
+            running = False
+            await tick
         return count / elapsed, worst
 
     def __call__(self) -> float:
@@ -144,31 +146,33 @@ class GatewayBurst(Burst):
 
 
 class BareSQLBurst(Burst):
-    """The bound of any store that commits each claim and each completion, as SQLStore does:
-    unipay's statements for a create (``benchmarks.idempotency.bare_create``), sent through
-    psycopg's own async connections, no SQLAlchemy, no threads, no gateway. A create holds one
-    of ``BARE_CONNECTIONS`` connections while it runs SQL, not during the provider's 50 ms.
+    """The bound of a store that runs each claim and each completion as a transaction of its own,
+    one round trip a statement, as SQLStore does: unipay's statements for a create
+    (``benchmarks.idempotency.bare_create``) sent through psycopg's own async connections, with
+    no SQLAlchemy, thread or gateway. A create holds one of ``BARE_CONNECTIONS`` connections
+    while it runs SQL, not during the provider's 50 ms.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, url: str, creates: int) -> None:
         import psycopg
 
+        self.loop, self.url = loop, url
         self.prefix = f"p3a{uuid.uuid4().hex[:8]}_"
-        self.url = url
-        self.payload = payload_of(url, self.prefix)
-        plain = driver_url(url)
-
-        async def connect() -> list[psycopg.AsyncConnection[Any]]:
-            return [await psycopg.AsyncConnection.connect(plain) for _ in range(BARE_CONNECTIONS)]
-
-        self.connections = loop.run_until_complete(connect())
+        self.connections: list[psycopg.AsyncConnection[Any]] = []
         self.pool: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
-        for connection in self.connections:
-            self.pool.put_nowait(connection)
-        setup, _ = connect_bare(url)
-        self.sql = prepare_bare(setup, "postgresql", self.prefix)
-        setup.close()
         try:
+            self.payload = payload_of(url, self.prefix)
+            setup, _ = connect_bare(url)
+            try:
+                self.sql = prepare_bare(setup, "postgresql", self.prefix)
+            finally:
+                setup.close()
+            for _ in range(BARE_CONNECTIONS):
+                connection = loop.run_until_complete(
+                    psycopg.AsyncConnection.connect(driver_url(url))
+                )
+                self.connections.append(connection)
+                self.pool.put_nowait(connection)
             super().__init__(loop, creates)
         except BaseException:
             self.close()
@@ -177,29 +181,36 @@ class BareSQLBurst(Burst):
     async def _create(self) -> None:
         flow = bare_create(self.sql, self.payload, uuid.uuid4().hex)
         answer, connection = None, await self.pool.get()
-        while (step := next_step(flow, answer)) is not None:
-            answer = None
-            if connection is None:  # the claim is committed: the provider's call, then on
-                await asyncio.sleep(LATENCY)
-                connection = await self.pool.get()
-            if step is COMMIT:
-                await connection.commit()
-                self.pool.put_nowait(connection)
-                connection = None
-            elif step.many:
-                async with connection.cursor() as cursor:
-                    await cursor.executemany(step.sql, step.params)
-            else:
-                cursor = await connection.execute(step.sql, step.params)
-                answer = None if cursor.description is None else await cursor.fetchone()
+        try:
+            while (step := next_step(flow, answer)) is not None:
+                answer = None
+                if connection is None:  # the claim is committed: the provider's call, then on
+                    await asyncio.sleep(LATENCY)
+                    connection = await self.pool.get()
+                if step is COMMIT:
+                    await connection.commit()
+                    self.pool.put_nowait(connection)
+                    connection = None
+                elif step.many:
+                    async with connection.cursor() as cursor:
+                        await cursor.executemany(step.sql, step.params)
+                else:
+                    cursor = await connection.execute(step.sql, step.params)
+                    answer = None if cursor.description is None else await cursor.fetchone()
+        except BaseException:
+            if connection is not None:  # mid-transaction: never back into the pool
+                await connection.close()
+            raise
 
     def close(self) -> None:
-        async def drop() -> None:
+        async def disconnect() -> None:
             for connection in self.connections:
                 await connection.close()
 
-        self.loop.run_until_complete(drop())
-        drop_tables(self.url, self.prefix)
+        try:
+            self.loop.run_until_complete(disconnect())
+        finally:
+            drop_tables(self.url, self.prefix)
 
 
 @contextmanager
@@ -238,12 +249,14 @@ def _compare(
     """Throughput of ``make``'s bursts against the memory store's, paired; both worst lags."""
     with _loop(executor_threads) as loop:
         sql = make(loop, creates)
-        memory = GatewayBurst(loop, MemoryStore(), creates)
         try:
-            measured = paired(sql, memory, pairs)
+            memory = GatewayBurst(loop, MemoryStore(), creates)
+            try:
+                measured = paired(sql, memory, pairs)
+            finally:
+                memory.close()
         finally:
             sql.close()
-            memory.close()
     return measured, sql.lags, memory.lags
 
 
