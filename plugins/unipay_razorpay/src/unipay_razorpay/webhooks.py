@@ -54,7 +54,6 @@ TEST_EVENTS: dict[WebhookEventType, tuple[str, str]] = {
     WebhookEventType.PAYMENT_REQUIRES_CAPTURE: ("payment.authorized", "authorized"),
     WebhookEventType.PAYMENT_FAILED: ("payment.failed", "failed"),
 }
-#: What reading a signed event's objects may raise: a value pydantic refuses, an odd shape.
 
 
 def sign(body: bytes, secret: str) -> str:

@@ -51,10 +51,6 @@ EVENT_TYPES: dict[str, WebhookEventType] = {
 }
 
 
-#: What reading an event's object may raise besides ``UnreadableObject``: a value pydantic
-#: refuses (a ``ValueError``) or a shape the readers did not foresee.
-
-
 #: The Stripe event type sent for each unified payment event (for signed test deliveries).
 PAYMENT_EVENT_TYPES: dict[WebhookEventType, str] = {
     unified: stripe_type
